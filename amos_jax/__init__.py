@@ -1,0 +1,1 @@
+"""amos_jax: pretraining text encoders with AMOS (Meng et al., ICLR 2022) in JAX/Flax."""

@@ -1,0 +1,123 @@
+"""Shared defaults for every preset; size presets override only what differs.
+
+The size table (AMOS.md, released code):
+  name   layers hidden heads  ffn   generator blocks / MLM depths
+  tiny      2     64     2    256   3 / [1, 2, 3]   (CPU tests and quickstart)
+  small    12    256     4   1024   8 / [4, 6, 8]
+  base     12    768    12   3072   8 / [4, 6, 8]
+  large    24   1024    16   4096   8 / [4, 6, 8]
+"""
+
+import ml_collections
+
+SIZES = {
+    # name: (layers, hidden, heads, ffn, mlm_layers)
+    "tiny": (2, 64, 2, 256, (1, 2, 3)),
+    "small": (12, 256, 4, 1024, (4, 6, 8)),
+    "base": (12, 768, 12, 3072, (4, 6, 8)),
+    "large": (24, 1024, 16, 4096, (4, 6, 8)),
+}
+
+
+def model_config(size: str) -> ml_collections.ConfigDict:
+  """Discriminator and generator hyperparameters for one size of the table above."""
+  layers, hidden, heads, ffn, mlm_layers = SIZES[size]
+  return ml_collections.ConfigDict(dict(
+      vocab_size=32768,
+      hidden_size=hidden,
+      num_layers=layers,
+      num_heads=heads,
+      ffn_size=ffn,
+      dropout_rate=0.1,
+      max_position_embeddings=512,
+      # T5-style bucketed relative position bias shared across layers; 0 buckets turns it off.
+      relative_position_buckets=64,
+      relative_position_max_distance=128,
+      # Compute in `dtype`, keep parameters in `param_dtype`.
+      dtype="float32",
+      param_dtype="float32",
+      # Passed to jax.nn.dot_product_attention: None (XLA), "xla" or "cudnn".
+      attention_implementation=None,
+      generator=ml_collections.ConfigDict(dict(
+          # The generator has the discriminator's width; one MLM is read after each depth.
+          mlm_layers=list(mlm_layers),
+          dropout_rate=0.0,
+      )),
+  ))
+
+
+def objective_config() -> ml_collections.ConfigDict:
+  """AMOS objective; ELECTRA is the one-depth, non-adversarial setting of the same code."""
+  return ml_collections.ConfigDict(dict(
+      mask_prob=0.15,
+      # "learned": AMOS mixture trained adversarially; "uniform": fixed equal weights (ablation).
+      mixture="learned",
+      temperature=0.3,  # Gumbel-Softmax tau; only shapes the backward pass.
+      disc_grad_mul=-1.0,  # Gradient reversal into the mixture; 0 cuts the adversarial signal.
+      disc_weight=50.0,
+  ))
+
+
+def optimizer_config() -> ml_collections.ConfigDict:
+  return ml_collections.ConfigDict(dict(
+      learning_rate=5e-4,
+      warmup_steps=10_000,
+      b1=0.9,
+      b2=0.98,
+      eps=1e-6,
+      weight_decay=0.01,
+      grad_clip_norm=1.0,
+  ))
+
+
+def data_config() -> ml_collections.ConfigDict:
+  """Where pretraining text comes from and how it is prepared (amos_jax.data)."""
+  return ml_collections.ConfigDict(dict(
+      source="text",  # "text" (files/globs) or "tfds".
+      text_files="",  # Comma-separated paths or globs; empty means the bundled sample.
+      document_split="blank_line",  # "blank_line" or "line": what separates documents.
+      tfds_name="",
+      tfds_split="train",
+      tfds_data_dir="",
+      tfds_text_key="text",
+      prepared_dir="",  # Shards and tokenizer; empty means <workdir>/data.
+      tokenizer_path="",  # An existing SentencePiece model; empty means train one.
+      tokenizer_model_type="unigram",
+      eval_fraction=0.01,
+      shuffle_buffer=10_000,
+  ))
+
+
+def get_base_config(size: str) -> ml_collections.ConfigDict:
+  config = ml_collections.ConfigDict()
+  config.seed = 0
+  config.num_train_steps = 1_000_000
+  config.batch_size = 256  # Global, across all devices and hosts.
+  config.seq_len = 512
+  config.log_every_steps = 100
+  config.eval_every_steps = 10_000
+  config.checkpoint_every_steps = 10_000
+  config.model = model_config(size)
+  config.objective = objective_config()
+  config.optimizer = optimizer_config()
+  config.data = data_config()
+  return config
+
+
+def apply_preset(config: ml_collections.ConfigDict, preset: str | None):
+  """Applies an objective preset: "amos" (default), "electra", "uniform", "no_reversal"."""
+  preset = preset or "amos"
+  if preset == "amos":
+    pass
+  elif preset == "electra":
+    # One generator of the shallowest depth, no mixture, no adversarial gradient.
+    config.model.generator.mlm_layers = [min(config.model.generator.mlm_layers)]
+    config.objective.disc_grad_mul = 0.0
+  elif preset == "uniform":
+    config.objective.mixture = "uniform"
+  elif preset == "no_reversal":
+    config.objective.disc_grad_mul = 0.0
+  else:
+    raise ValueError(
+        f"Unknown preset {preset!r}: expected one of amos, electra, uniform, no_reversal.")
+  return config

@@ -1,0 +1,132 @@
+"""The AMOS networks: shared token embedding, multi-depth generator, mixture, discriminator.
+
+The module only holds parameters and computes network outputs; the objective that wires
+them together (masking, Gumbel sampling, gradient reversal, losses) is in
+`amos_jax/objective.py`, which calls the methods below through `model.apply`.
+"""
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import ml_collections
+
+from amos_jax.models import transformer
+
+
+def _encoder(config: ml_collections.ConfigDict, *, num_layers, dropout_rate, output_layers,
+             detach_before, name):
+  return transformer.Encoder(
+      num_layers=num_layers,
+      num_heads=config.num_heads,
+      ffn_size=config.ffn_size,
+      dropout_rate=dropout_rate,
+      max_position_embeddings=config.max_position_embeddings,
+      relative_position_buckets=config.relative_position_buckets,
+      relative_position_max_distance=config.relative_position_max_distance,
+      output_layers=tuple(output_layers),
+      detach_before=tuple(detach_before),
+      attention_implementation=config.attention_implementation,
+      dtype=jnp.dtype(config.dtype),
+      param_dtype=jnp.dtype(config.param_dtype),
+      name=name)
+
+
+def generator_detach_points(mlm_layers):
+  """0-based blocks whose input is detached: the first block above each MLM depth but the top.
+
+  With mlm_layers [4, 6, 8], blocks 4 and 6 (0-based) get detached inputs, so blocks 0-3 learn
+  only from the depth-4 MLM, 4-5 from depth 6 and 6-7 from depth 8.
+  """
+  return tuple(sorted(mlm_layers)[:-1])
+
+
+class MlmHead(nn.Module):
+  """Dense, GELU, LayerNorm, then logits tied to the token embedding plus a vocab bias."""
+  hidden_size: int
+  vocab_size: int
+  dtype: jnp.dtype = jnp.float32
+  param_dtype: jnp.dtype = jnp.float32
+
+  @nn.compact
+  def __call__(self, hidden_BxPxH, token_embedding_VxH):
+    x_BxPxH = nn.Dense(self.hidden_size, kernel_init=transformer.dense_init, dtype=self.dtype,
+                       param_dtype=self.param_dtype, name="dense")(hidden_BxPxH)
+    x_BxPxH = nn.LayerNorm(epsilon=1e-5, dtype=self.dtype, param_dtype=self.param_dtype,
+                           name="norm")(transformer.exact_gelu(x_BxPxH))
+    bias_V = self.param("bias", nn.initializers.zeros, (self.vocab_size,), self.param_dtype)
+    logits_BxPxV = x_BxPxH @ token_embedding_VxH.astype(self.dtype).T
+    return logits_BxPxV.astype(jnp.float32) + bias_V
+
+
+class AmosModel(nn.Module):
+  """All AMOS parameters in one tree: token_embedding, generator, mlm_head, mixture,
+  discriminator and rtd_head. Each method is one network the objective calls."""
+  config: ml_collections.ConfigDict
+
+  def setup(self):
+    config = self.config
+    dtype, param_dtype = jnp.dtype(config.dtype), jnp.dtype(config.param_dtype)
+    mlm_layers = tuple(sorted(config.generator.mlm_layers))
+    self.token_embedding = self.param(
+        "token_embedding", transformer.dense_init, (config.vocab_size, config.hidden_size),
+        param_dtype)
+    self.generator = _encoder(
+        config, num_layers=max(mlm_layers), dropout_rate=config.generator.dropout_rate,
+        output_layers=mlm_layers, detach_before=generator_detach_points(mlm_layers),
+        name="generator")
+    self.mlm_head = MlmHead(config.hidden_size, config.vocab_size, dtype, param_dtype)
+    # AMOS: ONE scoring vector w, no bias, shared by all depths: m_k = w . f_k.
+    self.mixture = nn.Dense(1, use_bias=False, kernel_init=transformer.dense_init,
+                            dtype=jnp.float32, param_dtype=param_dtype)
+    self.discriminator = _encoder(
+        config, num_layers=config.num_layers, dropout_rate=config.dropout_rate,
+        output_layers=(config.num_layers,), detach_before=(), name="discriminator")
+    self.rtd_head = nn.Dense(1, kernel_init=transformer.dense_init, dtype=dtype,
+                             param_dtype=param_dtype)
+
+  def embed(self, token_ids_BxL):
+    """Plain lookup in the shared token embedding."""
+    return jnp.take(self.token_embedding, token_ids_BxL, axis=0)
+
+  def embed_one_hot(self, one_hot_BxPxV):
+    """one_hot @ E: equals a lookup forward, and carries gradient back to the one-hot."""
+    return one_hot_BxPxV.astype(self.token_embedding.dtype) @ self.token_embedding
+
+  def generator_hidden(self, token_embeddings_BxLxH, padding_mask_BxL, deterministic=True):
+    """Hidden states after each MLM depth, shallowest first: a list of [B, L, H]."""
+    return self.generator(token_embeddings_BxLxH, padding_mask_BxL, deterministic)
+
+  def mlm_logits(self, hidden_BxPxH):
+    """The shared MLM head at gathered (masked) positions: [B, P, V] float32 logits."""
+    return self.mlm_head(hidden_BxPxH, self.token_embedding)
+
+  def mixture_logits(self, hidden_BxPxH):
+    """m = w . f for one depth's hidden states: [B, P] float32."""
+    return self.mixture(hidden_BxPxH.astype(jnp.float32))[..., 0]
+
+  def discriminate(self, token_embeddings_BxLxH, padding_mask_BxL, deterministic=True):
+    """Replaced-token-detection logits for every position: [B, L] float32."""
+    (hidden_BxLxH,) = self.discriminator(token_embeddings_BxLxH, padding_mask_BxL,
+                                         deterministic)
+    return self.rtd_head(hidden_BxLxH)[..., 0].astype(jnp.float32)
+
+  def encode(self, token_ids_BxL, padding_mask_BxL, deterministic=True):
+    """The discriminator's final hidden states for plain input: what fine-tuning uses."""
+    (hidden_BxLxH,) = self.discriminator(self.embed(token_ids_BxL), padding_mask_BxL,
+                                         deterministic)
+    return hidden_BxLxH
+
+  def __call__(self, token_ids_BxL, padding_mask_BxL, deterministic=True):
+    """Touches every parameter once; used by `init` only."""
+    embeddings_BxLxH = self.embed(token_ids_BxL)
+    hidden = self.generator_hidden(embeddings_BxLxH, padding_mask_BxL, deterministic)
+    mlm_logits = [self.mlm_logits(h[:, :1]) for h in hidden]
+    mixture_logits = [self.mixture_logits(h[:, :1]) for h in hidden]
+    rtd_logits = self.discriminate(embeddings_BxLxH, padding_mask_BxL, deterministic)
+    return mlm_logits, mixture_logits, rtd_logits
+
+
+def init_params(model: AmosModel, rng: jax.Array, seq_len: int):
+  """Initial parameter tree for a [1, seq_len] input."""
+  token_ids = jnp.zeros((1, seq_len), jnp.int32)
+  return model.init(rng, token_ids, jnp.ones_like(token_ids))["params"]

@@ -1,0 +1,162 @@
+"""Post-LN Transformer encoder shared by the AMOS generator and discriminator.
+
+Shapes use suffixes: B batch, L sequence, H hidden, N heads, D head size.
+"""
+
+import math
+from typing import Sequence
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+# BERT/ELECTRA initialisation.
+dense_init = nn.initializers.normal(stddev=0.02)
+
+
+def exact_gelu(x):
+  """GELU with erf, as BERT, ELECTRA and AMOS use (not the tanh approximation)."""
+  return nn.gelu(x, approximate=False)
+
+
+def relative_position_bucket(relative_position, num_buckets: int, max_distance: int):
+  """T5 bidirectional bucketing: exact buckets for small offsets, log-spaced up to max_distance."""
+  num_buckets //= 2
+  buckets = (relative_position > 0).astype(jnp.int32) * num_buckets
+  distance = jnp.abs(relative_position)
+  max_exact = num_buckets // 2
+  is_small = distance < max_exact
+  # Clamp below 1 before the log: small distances take the exact branch anyway.
+  log_ratio = jnp.log(jnp.maximum(distance, 1).astype(jnp.float32) / max_exact) / math.log(
+      max_distance / max_exact)
+  distance_large = max_exact + (log_ratio * (num_buckets - max_exact)).astype(jnp.int32)
+  distance_large = jnp.minimum(distance_large, num_buckets - 1)
+  return buckets + jnp.where(is_small, distance, distance_large)
+
+
+class RelativePositionBias(nn.Module):
+  """One learned bias per (head, bucket), shared by every layer of an encoder."""
+  num_heads: int
+  num_buckets: int
+  max_distance: int
+  dtype: jnp.dtype = jnp.float32
+  param_dtype: jnp.dtype = jnp.float32
+
+  @nn.compact
+  def __call__(self, seq_len: int):
+    positions = jnp.arange(seq_len)
+    relative_LxL = positions[None, :] - positions[:, None]
+    buckets_LxL = relative_position_bucket(relative_LxL, self.num_buckets, self.max_distance)
+    table = self.param("table", dense_init, (self.num_buckets, self.num_heads), self.param_dtype)
+    bias_LxLxN = jnp.take(table, buckets_LxL, axis=0)
+    return jnp.transpose(bias_LxLxN, (2, 0, 1))[None].astype(self.dtype)  # [1, N, L, L]
+
+
+class SelfAttention(nn.Module):
+  """Multi-head self-attention through jax.nn.dot_product_attention (XLA or cuDNN)."""
+  num_heads: int
+  dropout_rate: float
+  implementation: str | None = None
+  dtype: jnp.dtype = jnp.float32
+  param_dtype: jnp.dtype = jnp.float32
+
+  @nn.compact
+  def __call__(self, x_BxLxH, mask_Bx1x1xL, bias_1xNxLxL, deterministic: bool):
+    hidden = x_BxLxH.shape[-1]
+    head_dim = hidden // self.num_heads
+    projection = lambda name: nn.DenseGeneral(
+        (self.num_heads, head_dim), kernel_init=dense_init, dtype=self.dtype,
+        param_dtype=self.param_dtype, name=name)
+    query_BxLxNxD = projection("query")(x_BxLxH)
+    key_BxLxNxD = projection("key")(x_BxLxH)
+    value_BxLxNxD = projection("value")(x_BxLxH)
+    if bias_1xNxLxL is not None:
+      bias_1xNxLxL = bias_1xNxLxL.astype(query_BxLxNxD.dtype)
+    out_BxLxNxD = jax.nn.dot_product_attention(
+        query_BxLxNxD, key_BxLxNxD, value_BxLxNxD, bias=bias_1xNxLxL, mask=mask_Bx1x1xL,
+        implementation=self.implementation)
+    out_BxLxH = nn.DenseGeneral(
+        hidden, axis=(-2, -1), kernel_init=dense_init, dtype=self.dtype,
+        param_dtype=self.param_dtype, name="output")(out_BxLxNxD)
+    return nn.Dropout(self.dropout_rate)(out_BxLxH, deterministic=deterministic)
+
+
+class TransformerBlock(nn.Module):
+  """Post-LN block: x = LN(x + attention(x)); x = LN(x + FFN(x))."""
+  num_heads: int
+  ffn_size: int
+  dropout_rate: float
+  attention_implementation: str | None = None
+  dtype: jnp.dtype = jnp.float32
+  param_dtype: jnp.dtype = jnp.float32
+
+  @nn.compact
+  def __call__(self, x_BxLxH, mask_Bx1x1xL, bias_1xNxLxL, deterministic: bool):
+    dense = lambda features, name: nn.Dense(
+        features, kernel_init=dense_init, dtype=self.dtype, param_dtype=self.param_dtype,
+        name=name)
+    layer_norm = lambda name: nn.LayerNorm(
+        epsilon=1e-5, dtype=self.dtype, param_dtype=self.param_dtype, name=name)
+    attention = SelfAttention(
+        self.num_heads, self.dropout_rate, self.attention_implementation, self.dtype,
+        self.param_dtype, name="attention")
+    x_BxLxH = layer_norm("attention_norm")(
+        x_BxLxH + attention(x_BxLxH, mask_Bx1x1xL, bias_1xNxLxL, deterministic))
+    y_BxLxF = exact_gelu(dense(self.ffn_size, "ffn_in")(x_BxLxH))
+    y_BxLxH = nn.Dropout(self.dropout_rate)(dense(x_BxLxH.shape[-1], "ffn_out")(y_BxLxF),
+                                            deterministic=deterministic)
+    return layer_norm("ffn_norm")(x_BxLxH + y_BxLxH)
+
+
+class Encoder(nn.Module):
+  """Position embeddings, embedding LayerNorm and a stack of post-LN blocks.
+
+  Token embeddings come in already looked up: the token matrix is shared between the
+  generator and the discriminator and lives outside both encoders.
+
+  Attributes:
+    output_layers: 1-based block depths whose outputs are returned, in order.
+    detach_before: 0-based block indices whose input is stop-gradient'ed, so that each
+      group of blocks learns only from the losses above it (AMOS's generator).
+  """
+  num_layers: int
+  num_heads: int
+  ffn_size: int
+  dropout_rate: float
+  max_position_embeddings: int
+  relative_position_buckets: int
+  relative_position_max_distance: int
+  output_layers: Sequence[int]
+  detach_before: Sequence[int] = ()
+  attention_implementation: str | None = None
+  dtype: jnp.dtype = jnp.float32
+  param_dtype: jnp.dtype = jnp.float32
+
+  @nn.compact
+  def __call__(self, token_embeddings_BxLxH, padding_mask_BxL, deterministic: bool = True):
+    seq_len, hidden = token_embeddings_BxLxH.shape[1:]
+    positions = self.param("position_embedding", dense_init,
+                           (self.max_position_embeddings, hidden), self.param_dtype)
+    x_BxLxH = token_embeddings_BxLxH + positions[None, :seq_len]
+    x_BxLxH = nn.LayerNorm(epsilon=1e-5, dtype=self.dtype, param_dtype=self.param_dtype,
+                           name="embedding_norm")(x_BxLxH.astype(self.dtype))
+    x_BxLxH = nn.Dropout(self.dropout_rate)(x_BxLxH, deterministic=deterministic)
+
+    mask_Bx1x1xL = padding_mask_BxL[:, None, None, :].astype(bool)
+    bias_1xNxLxL = None
+    if self.relative_position_buckets > 0:
+      bias_1xNxLxL = RelativePositionBias(
+          self.num_heads, self.relative_position_buckets, self.relative_position_max_distance,
+          self.dtype, self.param_dtype, name="relative_position_bias")(seq_len)
+
+    outputs = []
+    for index in range(self.num_layers):
+      if index in self.detach_before:
+        x_BxLxH = jax.lax.stop_gradient(x_BxLxH)
+      x_BxLxH = TransformerBlock(
+          self.num_heads, self.ffn_size, self.dropout_rate, self.attention_implementation,
+          self.dtype, self.param_dtype, name=f"block_{index}")(
+              x_BxLxH, mask_Bx1x1xL, bias_1xNxLxL, deterministic)
+      if index + 1 in self.output_layers:
+        outputs.append(x_BxLxH)
+    return outputs

@@ -1,0 +1,245 @@
+"""The AMOS objective, top to bottom beside the paper (Meng et al., ICLR 2022; AMOS.md).
+
+1. Mask 15% of the ordinary tokens with [MASK], at a static number of slots per sequence.
+2. Run the generator once: one MLM per depth k (4, 6, 8), sharing the lower blocks and ONE head.
+3. Mixture: gamma_ik = softmax_k(w . f_ik) over the depth-k hidden states f_ik.
+4. Mixed logits s_i = sum_k gamma_ik * stop_gradient(h_ik).
+5. Sample a replacement with straight-through Gumbel-Softmax: one-hot forward,
+   d softmax((s + g) / tau) backward.
+6. Gradient reversal (x disc_grad_mul, -1): the mixture is trained to MAXIMISE the
+   discriminator's loss.
+7. The discriminator reads onehot @ E at the masked slots (a lookup forward, a path for the
+   reversed gradient backward) and predicts which tokens were replaced.
+8. Loss = sum_k MLM_k + disc_weight * RTD.
+
+ELECTRA is the same code with one depth and disc_grad_mul = 0.
+
+Sharding: `loss_fn` runs on one device's slice of the batch. Every loss and metric it returns is
+that slice's contribution to a global mean (a local sum divided by a GLOBAL count), so summing
+the outputs over devices gives exactly the single-device value whatever the device count.
+"""
+
+import functools
+import math
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import optax
+
+from amos_jax import special_tokens
+from amos_jax.models.amos import AmosModel
+
+
+# ---------------------------------------------------------------------------------------------
+# 1. Masking
+# ---------------------------------------------------------------------------------------------
+
+class MaskedBatch(NamedTuple):
+  input_ids: jax.Array  # [B, L] original tokens.
+  padding_mask: jax.Array  # [B, L] True on real tokens.
+  masked_ids: jax.Array  # [B, L] generator input: [MASK] at the chosen slots.
+  positions: jax.Array  # [B, P] positions of the prediction slots.
+  valid: jax.Array  # [B, P] True for slots that are really masked.
+  targets: jax.Array  # [B, P] original token at each slot.
+
+
+def max_predictions(seq_len: int, mask_prob: float) -> int:
+  """Static number of prediction slots per sequence, so shapes never change."""
+  return max(1, math.ceil(mask_prob * seq_len))
+
+
+def mask_tokens(input_ids_BxL, example_keys_B, mask_prob: float) -> MaskedBatch:
+  """Masks round(mask_prob * maskable) tokens per sequence, never a special token.
+
+  Each sequence draws from its own key (derived from its global index in the batch), so the
+  masks do not depend on how the batch is split across devices or hosts.
+  """
+  batch, seq_len = input_ids_BxL.shape
+  num_slots = max_predictions(seq_len, mask_prob)
+  maskable_BxL = ~jnp.isin(input_ids_BxL, jnp.array(special_tokens.NEVER_MASKED))
+  scores_BxL = jax.vmap(lambda key: jax.random.uniform(key, (seq_len,)))(example_keys_B)
+  # Maskable tokens score in [0, 1), the rest -1: top_k picks maskable tokens first.
+  scores_BxL = jnp.where(maskable_BxL, scores_BxL, -1.0)
+  _, positions_BxP = jax.lax.top_k(scores_BxL, num_slots)
+  num_to_mask_B = jnp.clip(jnp.round(mask_prob * maskable_BxL.sum(-1)), 1, num_slots)
+  valid_BxP = ((jnp.arange(num_slots)[None, :] < num_to_mask_B[:, None])
+               & jnp.take_along_axis(maskable_BxL, positions_BxP, axis=1))
+  rows_Bx1 = jnp.arange(batch)[:, None]
+  targets_BxP = jnp.take_along_axis(input_ids_BxL, positions_BxP, axis=1)
+  masked_ids_BxL = input_ids_BxL.at[rows_Bx1, positions_BxP].set(
+      jnp.where(valid_BxP, special_tokens.MASK_ID, targets_BxP))
+  return MaskedBatch(input_ids_BxL, input_ids_BxL != special_tokens.PAD_ID, masked_ids_BxL,
+                     positions_BxP, valid_BxP, targets_BxP)
+
+
+# ---------------------------------------------------------------------------------------------
+# 5. Straight-through Gumbel-Softmax and 6. gradient reversal
+# ---------------------------------------------------------------------------------------------
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
+def straight_through_gumbel_softmax(logits, gumbel_noise, temperature: float):
+  """Forward: the exact one-hot of argmax(logits + g). Backward: d softmax((logits + g) / tau)."""
+  perturbed = logits + gumbel_noise
+  return jax.nn.one_hot(jnp.argmax(perturbed, axis=-1), logits.shape[-1], dtype=logits.dtype)
+
+
+def _gumbel_forward(logits, gumbel_noise, temperature):
+  soft = jax.nn.softmax((logits + gumbel_noise) / temperature, axis=-1)
+  return straight_through_gumbel_softmax(logits, gumbel_noise, temperature), soft
+
+
+def _gumbel_backward(temperature, soft, cotangent):
+  # Vector-Jacobian product of softmax(z / tau): soft * (g - <g, soft>) / tau.
+  grad_logits = soft * (cotangent - jnp.sum(cotangent * soft, axis=-1, keepdims=True))
+  return grad_logits / temperature, None
+
+
+straight_through_gumbel_softmax.defvjp(_gumbel_forward, _gumbel_backward)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(1,))
+def grad_multiply(x, multiplier: float):
+  """Identity forward; the gradient is multiplied by `multiplier` backward (-1: reversal)."""
+  return x
+
+
+grad_multiply.defvjp(lambda x, multiplier: (x, None),
+                     lambda multiplier, _, cotangent: (cotangent * multiplier,))
+
+
+# ---------------------------------------------------------------------------------------------
+# 2-8. Generators, mixture, sampling, discriminator and losses
+# ---------------------------------------------------------------------------------------------
+
+class Counts(NamedTuple):
+  """Global (all devices) denominators of the means."""
+  masked: jax.Array  # Really masked slots.
+  tokens: jax.Array  # Non-pad tokens.
+
+
+def local_counts(batch: MaskedBatch) -> Counts:
+  return Counts(batch.valid.sum().astype(jnp.float32),
+                batch.padding_mask.sum().astype(jnp.float32))
+
+
+def _gather_BxPxH(hidden_BxLxH, positions_BxP):
+  return jnp.take_along_axis(hidden_BxLxH, positions_BxP[..., None], axis=1)
+
+
+def _cross_entropy(logits_BxPxV, targets_BxP):
+  log_probs = jax.nn.log_softmax(logits_BxPxV, axis=-1)
+  return -jnp.take_along_axis(log_probs, targets_BxP[..., None], axis=-1)[..., 0]
+
+
+class Forward(NamedTuple):
+  """Everything the AMOS forward pass computes that the losses or tests read."""
+  mlm_logits_per_depth: list  # h_k: [B, P, V] float32 per depth, shallowest first.
+  gamma: jax.Array  # [B, P, K] mixture weights over depths.
+  one_hot: jax.Array  # [B, P, V] the straight-through sample (after gradient reversal).
+  sampled: jax.Array  # [B, P] sampled token ids.
+  discriminator_input: jax.Array  # [B, L, H] the discriminator's input embeddings.
+  replaced: jax.Array  # [B, L] 1.0 where the corrupted token differs from the original.
+  rtd_logits: jax.Array  # [B, L] replaced-token-detection logits.
+
+
+def forward(params, model: AmosModel, config: ml_collections.ConfigDict, batch: MaskedBatch,
+            sample_keys_B, dropout_key, deterministic: bool) -> Forward:
+  """Steps 2-7: generators, mixture, straight-through sample, reversal, discriminator.
+
+  Args:
+    config: the `objective` section of the config.
+    sample_keys_B: one Gumbel-noise key per example (from its global index).
+  """
+  apply = functools.partial(model.apply, {"params": params})
+  generator_dropout, discriminator_dropout = jax.random.split(dropout_key)
+
+  # 2. One generator pass; the MLM of depth k reads the hidden state after block k.
+  generator_input = apply(batch.masked_ids, method=AmosModel.embed)
+  hidden_per_depth = apply(generator_input, batch.padding_mask, deterministic,
+                           method=AmosModel.generator_hidden,
+                           rngs={"dropout": generator_dropout})
+  features_per_depth = [_gather_BxPxH(h, batch.positions) for h in hidden_per_depth]  # f_ik
+  mlm_logits_per_depth = [apply(f, method=AmosModel.mlm_logits)
+                          for f in features_per_depth]  # h_ik
+
+  # 3. Mixture weights over depths, in fp32.
+  if config.mixture == "learned":
+    mixture_logits_BxPxK = jnp.stack(
+        [apply(f, method=AmosModel.mixture_logits) for f in features_per_depth], axis=-1)
+    gamma_BxPxK = jax.nn.softmax(mixture_logits_BxPxK.astype(jnp.float32), axis=-1)
+  elif config.mixture == "uniform":
+    depths = len(features_per_depth)
+    gamma_BxPxK = jnp.full(batch.positions.shape + (depths,), 1.0 / depths, jnp.float32)
+  else:
+    raise ValueError(f"objective.mixture={config.mixture!r}: expected 'learned' or 'uniform'.")
+
+  # 4. Mixed logits: the vocab logits themselves get no gradient from the discriminator.
+  mixed_logits_BxPxV = sum(gamma_BxPxK[..., k, None] * jax.lax.stop_gradient(h)
+                           for k, h in enumerate(mlm_logits_per_depth))
+
+  # 5. Straight-through Gumbel-Softmax sample, one key per example.
+  gumbel_BxPxV = jax.vmap(lambda key: jax.random.gumbel(key, mixed_logits_BxPxV.shape[1:]))(
+      sample_keys_B)
+  one_hot_BxPxV = straight_through_gumbel_softmax(mixed_logits_BxPxV, gumbel_BxPxV,
+                                                  config.temperature)
+  sampled_BxP = jnp.argmax(one_hot_BxPxV, axis=-1)
+
+  # 6. Gradient reversal on the sample; E itself gets the ordinary gradient below.
+  one_hot_BxPxV = grad_multiply(one_hot_BxPxV, config.disc_grad_mul)
+
+  # 7. The discriminator's input: lookups everywhere, onehot @ E at the really masked slots.
+  rows_Bx1 = jnp.arange(batch.input_ids.shape[0])[:, None]
+  sampled_embeddings = apply(one_hot_BxPxV, method=AmosModel.embed_one_hot)
+  original_embeddings = apply(batch.targets, method=AmosModel.embed)
+  discriminator_input = apply(batch.input_ids, method=AmosModel.embed).at[
+      rows_Bx1, batch.positions].set(
+          jnp.where(batch.valid[..., None], sampled_embeddings, original_embeddings))
+  corrupted_ids = batch.input_ids.at[rows_Bx1, batch.positions].set(
+      jnp.where(batch.valid, sampled_BxP, batch.targets))
+  # A sample equal to the original counts as original (ELECTRA).
+  replaced_BxL = (corrupted_ids != batch.input_ids).astype(jnp.float32)
+  rtd_logits_BxL = apply(discriminator_input, batch.padding_mask, deterministic,
+                         method=AmosModel.discriminate, rngs={"dropout": discriminator_dropout})
+  return Forward(mlm_logits_per_depth, gamma_BxPxK, one_hot_BxPxV, sampled_BxP,
+                 discriminator_input, replaced_BxL, rtd_logits_BxL)
+
+
+def losses(outputs: Forward, batch: MaskedBatch, counts: Counts, mlm_layers,
+           config: ml_collections.ConfigDict):
+  """Step 8: (loss, metrics), each a local sum over a GLOBAL count (see the module doc)."""
+  valid = batch.valid.astype(jnp.float32)
+  tokens = batch.padding_mask.astype(jnp.float32)
+  over_masked = lambda x: jnp.sum(x * valid) / jnp.maximum(counts.masked, 1.0)
+  over_tokens = lambda x: jnp.sum(x * tokens) / jnp.maximum(counts.tokens, 1.0)
+
+  metrics = {}
+  mlm_loss = 0.0
+  for k, (depth, logits) in enumerate(zip(sorted(mlm_layers), outputs.mlm_logits_per_depth)):
+    depth_loss = over_masked(_cross_entropy(logits, batch.targets))
+    mlm_loss += depth_loss
+    metrics[f"mlm_loss/depth_{depth}"] = depth_loss
+    metrics[f"mlm_accuracy/depth_{depth}"] = over_masked(
+        jnp.argmax(logits, -1) == batch.targets)
+    metrics[f"mixture_weight/depth_{depth}"] = over_masked(outputs.gamma[..., k])
+
+  rtd_logits, replaced = outputs.rtd_logits, outputs.replaced
+  rtd_loss = over_tokens(optax.sigmoid_binary_cross_entropy(rtd_logits, replaced))
+  loss = mlm_loss + config.disc_weight * rtd_loss
+  metrics.update({
+      "loss": loss,
+      "mlm_loss": mlm_loss,
+      "rtd_loss": rtd_loss,
+      "rtd_accuracy": over_tokens((rtd_logits > 0) == (replaced > 0)),
+      # Share of masked slots whose sample differs from the original token.
+      "replaced_rate": over_masked(jnp.take_along_axis(replaced, batch.positions, axis=1)),
+  })
+  return loss, metrics
+
+
+def loss_fn(params, model: AmosModel, config: ml_collections.ConfigDict, batch: MaskedBatch,
+            sample_keys_B, dropout_key, counts: Counts, deterministic: bool):
+  """The AMOS loss of one slice of the batch and its metrics; `counts` are global."""
+  outputs = forward(params, model, config, batch, sample_keys_B, dropout_key, deterministic)
+  return losses(outputs, batch, counts, model.config.generator.mlm_layers, config)

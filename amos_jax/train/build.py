@@ -1,0 +1,50 @@
+"""Assembles model, optimizer, mesh and the jitted train step from a config."""
+
+from typing import Callable, NamedTuple
+
+import jax
+import ml_collections
+import optax
+from jax.sharding import NamedSharding, PartitionSpec as P
+
+from amos_jax.models.amos import AmosModel, init_params
+from amos_jax.train import optimizer as optimizer_lib
+from amos_jax.train import step as step_lib
+from amos_jax.train.state import TrainState, create_train_state
+
+
+class Pretraining(NamedTuple):
+  model: AmosModel
+  optimizer: optax.GradientTransformation
+  learning_rate_fn: Callable
+  mesh: jax.sharding.Mesh
+  train_step: Callable  # (state, global batch, seed key) -> (state, metrics)
+
+
+def build(config: ml_collections.ConfigDict, mesh: jax.sharding.Mesh | None = None):
+  """Everything needed to run AMOS pretraining steps for `config` on `mesh` (all devices)."""
+  mesh = mesh or step_lib.make_mesh()
+  model = AmosModel(config.model)
+  learning_rate_fn = optimizer_lib.learning_rate_schedule(config.optimizer,
+                                                          config.num_train_steps)
+  optimizer = optimizer_lib.make_optimizer(config.optimizer, config.num_train_steps)
+  train_step = step_lib.make_train_step(model, config, optimizer, learning_rate_fn, mesh)
+  return Pretraining(model, optimizer, learning_rate_fn, mesh, train_step)
+
+
+def initial_state(pretraining: Pretraining, config: ml_collections.ConfigDict) -> TrainState:
+  """A fresh replicated TrainState, initialised on device from the config's seed."""
+  def init(key):
+    params = init_params(pretraining.model, key, config.seq_len)
+    return create_train_state(params, pretraining.optimizer)
+  replicated = NamedSharding(pretraining.mesh, P())
+  return jax.jit(init, out_shardings=replicated)(init_key(config))
+
+
+def init_key(config):
+  return jax.random.fold_in(jax.random.key(config.seed), 0)
+
+
+def step_seed_key(config):
+  """The base key the train step folds the step into (independent of the init key)."""
+  return jax.random.fold_in(jax.random.key(config.seed), 1)

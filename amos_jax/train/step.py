@@ -1,0 +1,112 @@
+"""One jitted, data-parallel AMOS train step (pmap semantics through jax.shard_map).
+
+Each device runs `train_step` on its slice of the global batch; gradients and metrics are
+summed over the `data` mesh axis. The state is a replicated global array, so checkpoints do
+not depend on the device count.
+
+RNG: key = fold_in(seed_key, step), then one stream per purpose; masking and Gumbel noise
+fold in each example's global index in the batch, so a global batch gets the same masks and
+samples on any number of devices or hosts, and a resumed run continues the same streams.
+"""
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import optax
+from jax.sharding import NamedSharding, PartitionSpec as P
+
+from amos_jax import objective
+from amos_jax.models.amos import AmosModel
+from amos_jax.train.state import TrainState
+
+DATA_AXIS = "data"
+
+
+def make_mesh(devices=None) -> jax.sharding.Mesh:
+  """A 1-D mesh over all (global) devices, in process-major order."""
+  devices = jax.devices() if devices is None else devices
+  return jax.sharding.Mesh(devices, (DATA_AXIS,),
+                           axis_types=(jax.sharding.AxisType.Explicit,))
+
+
+def step_keys(seed_key, step):
+  """Per-step keys for masking, Gumbel sampling and dropout."""
+  mask_key, sample_key, dropout_key = jax.random.split(jax.random.fold_in(seed_key, step), 3)
+  return mask_key, sample_key, dropout_key
+
+
+def per_example_keys(key, global_indices_B):
+  return jax.vmap(lambda index: jax.random.fold_in(key, index))(global_indices_B)
+
+
+def _global_example_indices(local_batch: int):
+  return jax.lax.axis_index(DATA_AXIS) * local_batch + jnp.arange(local_batch)
+
+
+def global_norm(tree):
+  return jnp.sqrt(sum(jnp.sum(jnp.square(x.astype(jnp.float32)))
+                      for x in jax.tree_util.tree_leaves(tree)))
+
+
+def train_step(state: TrainState, batch, seed_key, *, model: AmosModel,
+               config: ml_collections.ConfigDict, optimizer: optax.GradientTransformation,
+               learning_rate_fn):
+  """Per-device body: mask, forward, backward, sum gradients over devices, update.
+
+  Args:
+    batch: this device's {"input_ids": int32 [B_local, L]}.
+    seed_key: the run's base key; folded with the step inside.
+  """
+  input_ids = batch["input_ids"]
+  example_indices = _global_example_indices(input_ids.shape[0])
+  mask_key, sample_key, dropout_key = step_keys(seed_key, state.step)
+  masked = objective.mask_tokens(input_ids, per_example_keys(mask_key, example_indices),
+                                 config.objective.mask_prob)
+  counts = jax.lax.psum(objective.local_counts(masked), DATA_AXIS)
+  dropout_key = jax.random.fold_in(dropout_key, jax.lax.axis_index(DATA_AXIS))
+
+  # Differentiate w.r.t. a per-device copy of the params so that the cross-device sum below is
+  # the only reduction (pmap semantics), instead of one inserted implicitly by shard_map.
+  local_params = jax.lax.pcast(state.params, DATA_AXIS, to="varying")
+  grad_fn = jax.value_and_grad(objective.loss_fn, has_aux=True)
+  (_, metrics), grads = grad_fn(
+      local_params, model, config.objective, masked,
+      per_example_keys(sample_key, example_indices), dropout_key, counts, False)
+  grads, metrics = jax.lax.psum((grads, metrics), DATA_AXIS)
+
+  updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
+  params = optax.apply_updates(state.params, updates)
+  metrics.update({
+      "grad_norm": global_norm(grads),
+      "param_norm": global_norm(params),
+      "learning_rate": learning_rate_fn(state.step),
+  })
+  return state.replace(step=state.step + 1, params=params, opt_state=opt_state), metrics
+
+
+def make_train_step(model: AmosModel, config: ml_collections.ConfigDict,
+                    optimizer: optax.GradientTransformation, learning_rate_fn,
+                    mesh: jax.sharding.Mesh):
+  """jit(shard_map(train_step)) with the state donated: (state, batch, key) -> (state, metrics).
+
+  The batch must be a global array sharded over the mesh's data axis (`shard_batch`).
+  """
+  body = functools.partial(train_step, model=model, config=config, optimizer=optimizer,
+                           learning_rate_fn=learning_rate_fn)
+  sharded = jax.shard_map(body, mesh=mesh, in_specs=(P(), P(DATA_AXIS), P()),
+                          out_specs=(P(), P()))
+  return jax.jit(sharded, donate_argnums=0)
+
+
+def replicate(tree, mesh: jax.sharding.Mesh):
+  """Places a pytree as a fully replicated global array on the mesh."""
+  return jax.device_put(tree, NamedSharding(mesh, P()))
+
+
+def shard_batch(local_batch, mesh: jax.sharding.Mesh):
+  """This host's rows of the global batch -> one global array sharded over `data`."""
+  sharding = NamedSharding(mesh, P(DATA_AXIS))
+  return jax.tree_util.tree_map(
+      lambda x: jax.make_array_from_process_local_data(sharding, x), local_batch)

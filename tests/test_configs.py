@@ -1,0 +1,46 @@
+"""Every preset loads and builds (shapes only, so base and large cost no memory)."""
+
+import importlib
+
+import jax
+import pytest
+
+from amos_jax.models.amos import AmosModel, init_params
+from configs import default
+
+SIZES = ("tiny", "small", "base", "large")
+PRESETS = (None, "electra", "uniform", "no_reversal")
+
+
+def count(tree):
+  return sum(x.size for x in jax.tree_util.tree_leaves(tree))
+
+
+@pytest.mark.parametrize("size", SIZES)
+@pytest.mark.parametrize("preset", PRESETS)
+def test_preset_builds(size, preset):
+  config = importlib.import_module(f"configs.{size}").get_config(preset)
+  layers, hidden, heads, ffn, mlm_layers = default.SIZES[size]
+  assert (config.model.num_layers, config.model.hidden_size) == (layers, hidden)
+  model = AmosModel(config.model)
+  shapes = jax.eval_shape(lambda: init_params(model, jax.random.key(0), config.seq_len))
+  generator_blocks = [k for k in shapes["generator"] if k.startswith("block_")]
+  assert len(generator_blocks) == max(config.model.generator.mlm_layers)
+  assert len([k for k in shapes["discriminator"] if k.startswith("block_")]) == layers
+  assert shapes["token_embedding"].shape == (config.model.vocab_size, hidden)
+  if preset == "electra":
+    assert config.model.generator.mlm_layers == [min(mlm_layers)]
+    assert config.objective.disc_grad_mul == 0.0
+
+
+def test_base_discriminator_has_bert_base_size():
+  config = importlib.import_module("configs.base").get_config()
+  shapes = jax.eval_shape(
+      lambda: init_params(AmosModel(config.model), jax.random.key(0), config.seq_len))
+  # 12 blocks of 7.08M weights: the BERT-base encoder body.
+  assert 84e6 < count(shapes["discriminator"]) < 86e6
+
+
+def test_unknown_preset_is_rejected():
+  with pytest.raises(ValueError, match="Unknown preset 'elektra'"):
+    importlib.import_module("configs.small").get_config("elektra")

@@ -1,0 +1,59 @@
+"""The data-parallel train step: sharded equals single-device, and it learns."""
+
+import jax
+import numpy as np
+import pytest
+
+from amos_jax.train import build as build_lib
+from amos_jax.train import step as step_lib
+from configs import default
+from tests import helpers
+
+
+def run_steps(config, devices, batches):
+  pretraining = build_lib.build(config, step_lib.make_mesh(devices))
+  state = build_lib.initial_state(pretraining, config)
+  key = build_lib.step_seed_key(config)
+  history = []
+  for batch in batches:
+    state, metrics = pretraining.train_step(
+        state, step_lib.shard_batch(batch, pretraining.mesh), key)
+    history.append(jax.device_get(metrics))
+  return jax.device_get(state), history
+
+
+@pytest.mark.parametrize("preset", ["amos", "electra"])
+def test_eight_devices_match_one_device(preset):
+  assert jax.device_count() == 8
+  config = helpers.tiny_config()
+  config = default.apply_preset(config, preset)
+  config.optimizer.warmup_steps = 1
+  batches = [helpers.text_batch(16, config.seq_len, config.model.vocab_size, padded_rows=r)
+             for r in (3, 5, 0)]
+  one_state, one_history = run_steps(config, jax.devices()[:1], batches)
+  eight_state, eight_history = run_steps(config, jax.devices(), batches)
+  for one, eight in zip(one_history, eight_history):
+    assert one.keys() == eight.keys()
+    for name in one:
+      np.testing.assert_allclose(eight[name], one[name], rtol=2e-5, atol=1e-6, err_msg=name)
+  assert int(eight_state.step) == 3
+  for one, eight in zip(jax.tree_util.tree_leaves(one_state.params),
+                        jax.tree_util.tree_leaves(eight_state.params)):
+    np.testing.assert_allclose(eight, one, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("preset", ["amos", "electra"])
+def test_training_on_real_text_lowers_both_losses(preset):
+  config = default.apply_preset(helpers.tiny_config(), preset)
+  config.num_train_steps = 200
+  config.optimizer.warmup_steps = 20
+  batch = helpers.text_batch(16, config.seq_len, config.model.vocab_size, padded_rows=2)
+  _, history = run_steps(config, jax.devices()[:1], [batch] * config.num_train_steps)
+  first, last = history[:10], history[-10:]
+  mean = lambda steps, name: np.mean([m[name] for m in steps])
+  # Measured at 200 steps: MLM x0.55 (AMOS) and x0.63 (ELECTRA), RTD x0.31 and x0.20.
+  assert mean(last, "mlm_loss") < 0.7 * mean(first, "mlm_loss")
+  # The RTD loss starts near log(2) and must fall well below it.
+  assert mean(last, "rtd_loss") < 0.5 * mean(first, "rtd_loss")
+  assert mean(last, "rtd_accuracy") > 0.9
+  assert all(np.isfinite(m["loss"]) for m in history)

@@ -1,0 +1,67 @@
+"""The encoder: relative position buckets, padding, shared bias, bf16 compute."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from amos_jax.models import transformer
+
+
+def reference_bucket(relative, num_buckets, max_distance):
+  """T5's bidirectional bucketing, scalar Python."""
+  half = num_buckets // 2
+  bucket = half if relative > 0 else 0
+  distance = abs(relative)
+  exact = half // 2
+  if distance < exact:
+    return bucket + distance
+  large = exact + int(np.log(distance / exact) / np.log(max_distance / exact) * (half - exact))
+  return bucket + min(large, half - 1)
+
+
+def test_relative_position_buckets_match_t5():
+  relative = np.arange(-300, 301)
+  got = transformer.relative_position_bucket(jnp.asarray(relative), 32, 128)
+  expected = [reference_bucket(int(r), 32, 128) for r in relative]
+  np.testing.assert_array_equal(got, expected)
+
+
+def encoder(**overrides):
+  settings = dict(num_layers=2, num_heads=2, ffn_size=32, dropout_rate=0.0,
+                  max_position_embeddings=16, relative_position_buckets=8,
+                  relative_position_max_distance=16, output_layers=(2,))
+  settings.update(overrides)
+  return transformer.Encoder(**settings)
+
+
+def test_padding_does_not_change_real_token_outputs():
+  module = encoder()
+  embeddings = jax.random.normal(jax.random.key(0), (1, 10, 16))
+  mask = jnp.array([[1] * 6 + [0] * 4])
+  params = module.init(jax.random.key(1), embeddings, mask)
+  (out,) = module.apply(params, embeddings, mask)
+  other_padding = embeddings.at[:, 6:].set(jax.random.normal(jax.random.key(2), (1, 4, 16)))
+  (out_other,) = module.apply(params, other_padding, mask)
+  np.testing.assert_allclose(out[:, :6], out_other[:, :6], atol=1e-5)
+
+
+def test_one_relative_bias_table_is_shared_by_all_layers():
+  module = encoder(num_layers=3, output_layers=(1, 3))
+  embeddings = jnp.ones((1, 5, 16))
+  params = module.init(jax.random.key(0), embeddings, jnp.ones((1, 5)))["params"]
+  assert params["relative_position_bias"]["table"].shape == (8, 2)
+  assert all("relative_position_bias" not in params[f"block_{i}"] for i in range(3))
+  no_bias = encoder(relative_position_buckets=0).init(
+      jax.random.key(0), embeddings, jnp.ones((1, 5)))["params"]
+  assert "relative_position_bias" not in no_bias
+
+
+def test_bfloat16_compute_keeps_float32_params():
+  module = encoder(dtype=jnp.bfloat16)
+  embeddings = jax.random.normal(jax.random.key(0), (2, 8, 16))
+  variables = module.init(jax.random.key(1), embeddings, jnp.ones((2, 8)))
+  assert all(x.dtype == jnp.float32 for x in jax.tree_util.tree_leaves(variables))
+  (out,) = module.apply(variables, embeddings, jnp.ones((2, 8)))
+  assert out.dtype == jnp.bfloat16
+  (out_fp32,) = encoder().apply(variables, embeddings, jnp.ones((2, 8)))
+  np.testing.assert_allclose(out.astype(jnp.float32), out_fp32, atol=0.1)

@@ -2,7 +2,6 @@
 
 import os
 
-import numpy as np
 import pytest
 
 from amos_jax.glue import data
@@ -200,20 +199,7 @@ def test_unknown_split_and_task(tmp_path):
     data.load_tsv("boolq", "train", str(tmp_path))
 
 
-# TFDS: the specs must agree with the builders, and loading must not download.
-
-
-@pytest.mark.parametrize("name", sorted(tasks.TASKS))
-def test_spec_agrees_with_tfds_builder(name, tmp_path):
-  tfds = pytest.importorskip("tensorflow_datasets")
-  task = tasks.TASKS[name]
-  builder = tfds.builder(task.tfds_name, data_dir=str(tmp_path))
-  features = builder.info.features
-  assert set(task.tfds_text_keys) < set(features)
-  if task.is_regression:
-    assert np.dtype(features["label"].np_dtype) == np.float32
-  else:
-    assert tuple(features["label"].names) == task.label_names
+# TFDS: loading must not download.
 
 
 def test_tfds_mock_data(tmp_path):

@@ -28,14 +28,14 @@ def _resolve_split(task: tasks.TaskSpec, split: str) -> tasks.TsvFile:
   return task.tsv_files[split]
 
 
-def _check_labeled(task: tasks.TaskSpec, split: str, layout, allow_unlabeled: bool):
-  if layout.label_column is None and not allow_unlabeled:
+def _check_labeled(task: tasks.TaskSpec, split: str, allow_unlabeled: bool):
+  if not task.has_labels(split) and not allow_unlabeled:
     raise ValueError(
         f"{task.name} split {split!r} has no labels (a GLUE test set); pass "
         "allow_unlabeled=True to load it for prediction.")
 
 
-def parse_label(task: tasks.TaskSpec, value: str, where: str) -> int | float:
+def _parse_label(task: tasks.TaskSpec, value: str, where: str) -> int | float:
   """Parses a TSV label: a float for regression, else a label name or its id as a number."""
   if task.is_regression:
     try:
@@ -72,7 +72,8 @@ def load_tsv(task: tasks.TaskSpec | str, split: str, data_dir: str, *,
   """Reads `data_dir/<glue_dir>/<file>.tsv` of the standard GLUE download.
 
   GLUE files are tab-separated with no quoting: quote characters are part of the text, so
-  they are read with csv.QUOTE_NONE. Each line is one row; blank lines are skipped.
+  they are read with csv.QUOTE_NONE. Each line is one row; blank lines are skipped. Errors
+  name 1-based file lines, the header included.
 
   Args:
     task: a TaskSpec or a task name.
@@ -86,7 +87,7 @@ def load_tsv(task: tasks.TaskSpec | str, split: str, data_dir: str, *,
   if isinstance(task, str):
     task = tasks.get_task(task)
   layout = _resolve_split(task, split)
-  _check_labeled(task, split, layout, allow_unlabeled)
+  _check_labeled(task, split, allow_unlabeled)
   task_dir = os.path.join(data_dir, task.glue_dir)
   path = os.path.join(task_dir, layout.file_name)
   if not os.path.isdir(task_dir):
@@ -116,7 +117,7 @@ def load_tsv(task: tasks.TaskSpec | str, split: str, data_dir: str, *,
       texts = [row[i] for i in indices[:len(layout.text_columns)]]
       label = None
       if layout.label_column is not None:
-        label = parse_label(task, row[indices[-1]], where)
+        label = _parse_label(task, row[indices[-1]], where)
       examples.append(Example(texts[0], texts[1] if len(texts) > 1 else None, label))
   if not examples:
     raise ValueError(f"{path} has no examples: the {split!r} split of {task.name} is empty.")
@@ -142,8 +143,8 @@ def load_tfds(task: tasks.TaskSpec | str, split: str, data_dir: str | None = Non
 
   if isinstance(task, str):
     task = tasks.get_task(task)
-  layout = _resolve_split(task, split)
-  _check_labeled(task, split, layout, allow_unlabeled)
+  _resolve_split(task, split)
+  _check_labeled(task, split, allow_unlabeled)
   # TF only reads data here; keep it off any accelerator JAX will use.
   tf.config.set_visible_devices([], "GPU")
   try:
@@ -156,7 +157,7 @@ def load_tfds(task: tasks.TaskSpec | str, split: str, data_dir: str | None = Non
   for record in tfds.as_numpy(dataset):
     texts = [record[key].decode("utf-8") for key in task.tfds_text_keys]
     label = None
-    if layout.label_column is not None:
+    if task.has_labels(split):
       label = float(record["label"]) if task.is_regression else int(record["label"])
     examples.append(Example(texts[0], texts[1] if len(texts) > 1 else None, label))
   if not examples:

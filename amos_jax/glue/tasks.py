@@ -39,6 +39,7 @@ class TsvFile:
 
   @property
   def has_header(self) -> bool:
+    """Whether columns are named by a header line rather than by position."""
     return not isinstance(self.text_columns[0], int)
 
 
@@ -67,6 +68,7 @@ class TaskSpec:
 
   @property
   def is_regression(self) -> bool:
+    """STS-B: a float score instead of a class id."""
     return not self.label_names
 
   @property
@@ -76,11 +78,17 @@ class TaskSpec:
 
   @property
   def is_pair(self) -> bool:
+    """Whether examples are sentence pairs."""
     return len(self.tfds_text_keys) == 2
 
   @property
   def splits(self) -> tuple[str, ...]:
+    """Every split name, in both sources."""
     return tuple(self.tsv_files)
+
+  def has_labels(self, split: str) -> bool:
+    """False for the GLUE test sets, whose labels are private."""
+    return self.tsv_files[split].label_column is not None
 
 
 def _standard_files(text_columns, label_column, test_text_columns=None):

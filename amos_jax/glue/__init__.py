@@ -1,0 +1,1 @@
+"""GLUE fine-tuning data and metrics: task specs, TSV/TFDS loading, features, scoring."""

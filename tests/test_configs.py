@@ -44,3 +44,26 @@ def test_base_discriminator_has_bert_base_size():
 def test_unknown_preset_is_rejected():
   with pytest.raises(ValueError, match="Unknown preset 'elektra'"):
     importlib.import_module("configs.small").get_config("elektra")
+
+
+def test_text_encoder_is_the_pretrained_discriminator():
+  import jax.numpy as jnp
+  import numpy as np
+  from amos_jax import objective
+  from amos_jax.models.amos import TextEncoder, encoder_params
+  config = importlib.import_module("configs.tiny").get_config()
+  config.model.dropout_rate = 0.0
+  model = AmosModel(config.model)
+  params = init_params(model, jax.random.key(0), 16)
+  ids = jnp.arange(5, 21)[None] % config.model.vocab_size
+  mask = jnp.ones_like(ids)
+  encoder = TextEncoder(config.model)
+  hidden = encoder.apply({"params": encoder_params(params)}, ids, mask)
+  # The same as running the AMOS discriminator on a plain lookup.
+  embeddings = model.apply({"params": params}, ids, method=AmosModel.embed)
+  (expected,) = model.apply({"params": params}, embeddings, mask,
+                            method=lambda m, e, k: m.discriminator(e, k, True))
+  np.testing.assert_array_equal(hidden, expected)
+  init_tree = jax.eval_shape(lambda: encoder.init(jax.random.key(0), ids, mask)["params"])
+  assert jax.tree_util.tree_structure(init_tree) == jax.tree_util.tree_structure(
+      encoder_params(params))

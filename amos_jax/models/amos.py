@@ -110,12 +110,6 @@ class AmosModel(nn.Module):
                                          deterministic)
     return self.rtd_head(hidden_BxLxH)[..., 0].astype(jnp.float32)
 
-  def encode(self, token_ids_BxL, padding_mask_BxL, deterministic=True):
-    """The discriminator's final hidden states for plain input: what fine-tuning uses."""
-    (hidden_BxLxH,) = self.discriminator(self.embed(token_ids_BxL), padding_mask_BxL,
-                                         deterministic)
-    return hidden_BxLxH
-
   def __call__(self, token_ids_BxL, padding_mask_BxL, deterministic=True):
     """Touches every parameter once; used by `init` only."""
     embeddings_BxLxH = self.embed(token_ids_BxL)
@@ -130,3 +124,35 @@ def init_params(model: AmosModel, rng: jax.Array, seq_len: int):
   """Initial parameter tree for a [1, seq_len] input."""
   token_ids = jnp.zeros((1, seq_len), jnp.int32)
   return model.init(rng, token_ids, jnp.ones_like(token_ids))["params"]
+
+
+class TextEncoder(nn.Module):
+  """The discriminator alone, as users fine-tune and deploy it.
+
+  Its parameter tree {token_embedding, discriminator} is the subset of AmosModel's with the
+  same names, so a pretrained encoder is `{k: params[k] for k in ENCODER_PARAMS}`.
+  """
+  config: ml_collections.ConfigDict
+
+  def setup(self):
+    config = self.config
+    self.token_embedding = self.param(
+        "token_embedding", transformer.dense_init, (config.vocab_size, config.hidden_size),
+        jnp.dtype(config.param_dtype))
+    self.discriminator = _encoder(
+        config, num_layers=config.num_layers, dropout_rate=config.dropout_rate,
+        output_layers=(config.num_layers,), detach_before=(), name="discriminator")
+
+  def __call__(self, token_ids_BxL, padding_mask_BxL, deterministic=True):
+    """Final hidden states [B, L, H]."""
+    embeddings_BxLxH = jnp.take(self.token_embedding, token_ids_BxL, axis=0)
+    (hidden_BxLxH,) = self.discriminator(embeddings_BxLxH, padding_mask_BxL, deterministic)
+    return hidden_BxLxH
+
+
+ENCODER_PARAMS = ("token_embedding", "discriminator")
+
+
+def encoder_params(params):
+  """The TextEncoder parameters inside a full AmosModel parameter tree."""
+  return {name: params[name] for name in ENCODER_PARAMS}

@@ -49,7 +49,6 @@ def test_unknown_preset_is_rejected():
 def test_text_encoder_is_the_pretrained_discriminator():
   import jax.numpy as jnp
   import numpy as np
-  from amos_jax import objective
   from amos_jax.models.amos import TextEncoder, encoder_params
   config = importlib.import_module("configs.tiny").get_config()
   config.model.dropout_rate = 0.0

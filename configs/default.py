@@ -97,6 +97,14 @@ def get_base_config(size: str) -> ml_collections.ConfigDict:
   config.log_every_steps = 100
   config.eval_every_steps = 10_000
   config.checkpoint_every_steps = 10_000
+  config.keep_checkpoints = 3
+  config.eval_batches = 50  # Batches per evaluation; 0 means the whole held-out split.
+  # Micro-batches per step: the global batch is split and the gradients summed.
+  config.gradient_accumulation_steps = 1
+  # Updates with non-finite gradients are skipped; this many in a row stops the run.
+  config.max_consecutive_nonfinite_steps = 20
+  # For MFU: the accelerator's matmul FLOP/s per device; 0 measures it at start.
+  config.peak_flops_per_device = 0.0
   config.model = model_config(size)
   config.objective = objective_config()
   config.optimizer = optimizer_config()

@@ -57,3 +57,39 @@ def test_training_on_real_text_lowers_both_losses(preset):
   assert mean(last, "rtd_loss") < 0.5 * mean(first, "rtd_loss")
   assert mean(last, "rtd_accuracy") > 0.9
   assert all(np.isfinite(m["loss"]) for m in history)
+
+
+def test_gradient_accumulation_equals_the_full_batch():
+  config = helpers.tiny_config()
+  config.optimizer.warmup_steps = 1
+  batches = [helpers.text_batch(16, config.seq_len, config.model.vocab_size, padded_rows=r)
+             for r in (4, 1)]
+  full_state, full_history = run_steps(config, jax.devices()[:2], batches)
+  config.gradient_accumulation_steps = 4
+  accumulated_state, accumulated_history = run_steps(config, jax.devices()[:2], batches)
+  for full, accumulated in zip(full_history, accumulated_history):
+    for name in ("loss", "mlm_loss", "rtd_loss", "grad_norm", "rtd_accuracy"):
+      np.testing.assert_allclose(accumulated[name], full[name], rtol=2e-5, err_msg=name)
+  for full, accumulated in zip(jax.tree_util.tree_leaves(full_state.params),
+                               jax.tree_util.tree_leaves(accumulated_state.params)):
+    np.testing.assert_allclose(accumulated, full, rtol=1e-4, atol=1e-6)
+
+
+def test_a_non_finite_gradient_skips_the_update_and_is_counted():
+  config = helpers.tiny_config()
+  config.optimizer.warmup_steps = 1
+  pretraining = build_lib.build(config, step_lib.make_mesh(jax.devices()[:1]))
+  state = build_lib.initial_state(pretraining, config)
+  key = build_lib.step_seed_key(config)
+  batch = step_lib.shard_batch(
+      helpers.text_batch(8, config.seq_len, config.model.vocab_size), pretraining.mesh)
+  state, _ = pretraining.train_step(state, batch, key)
+  before = jax.device_get(state.params)
+  poisoned = state.replace(params={**state.params, "mixture": jax.tree_util.tree_map(
+      lambda x: x * np.nan, state.params["mixture"])})
+  after, metrics = pretraining.train_step(poisoned, batch, key)
+  assert int(metrics["skipped_updates"]) == 1
+  assert int(metrics["consecutive_skipped_updates"]) == 1
+  # Everything but the poisoned leaf is exactly as before: no update was applied.
+  np.testing.assert_array_equal(jax.device_get(after.params["rtd_head"]["kernel"]),
+                                before["rtd_head"]["kernel"])

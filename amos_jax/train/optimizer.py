@@ -22,10 +22,24 @@ def weight_decay_mask(params):
   return jax.tree_util.tree_map_with_path(decays, params)
 
 
+# Larger than any run: the training loop, not optax, decides when to give up (optax would
+# apply the non-finite update once its limit is passed).
+_NEVER_APPLY_NONFINITE = 2**30
+
+
 def make_optimizer(config: ml_collections.ConfigDict, num_train_steps: int):
-  """The `optimizer` section of the config as an optax GradientTransformation."""
-  return optax.chain(
+  """The `optimizer` section of the config as an optax GradientTransformation.
+
+  Updates whose gradients are not finite are skipped and counted (`nonfinite_counts`).
+  """
+  return optax.apply_if_finite(optax.chain(
       optax.clip_by_global_norm(config.grad_clip_norm),
       optax.adamw(learning_rate_schedule(config, num_train_steps), b1=config.b1, b2=config.b2,
                   eps=config.eps, weight_decay=config.weight_decay, mask=weight_decay_mask),
-  )
+  ), max_consecutive_errors=_NEVER_APPLY_NONFINITE)
+
+
+def nonfinite_counts(opt_state: optax.ApplyIfFiniteState) -> dict:
+  """Skipped updates: in a row now, and in total."""
+  return {"consecutive_skipped_updates": opt_state.notfinite_count,
+          "skipped_updates": opt_state.total_notfinite}

@@ -19,6 +19,7 @@ from jax.sharding import NamedSharding, PartitionSpec as P
 
 from amos_jax import objective
 from amos_jax.models.amos import AmosModel
+from amos_jax.train import optimizer as optimizer_lib
 from amos_jax.train.state import TrainState
 
 DATA_AXIS = "data"
@@ -41,13 +42,42 @@ def per_example_keys(key, global_indices_B):
   return jax.vmap(lambda index: jax.random.fold_in(key, index))(global_indices_B)
 
 
-def _global_example_indices(local_batch: int):
+def global_example_indices(local_batch: int):
   return jax.lax.axis_index(DATA_AXIS) * local_batch + jnp.arange(local_batch)
 
 
 def global_norm(tree):
   return jnp.sqrt(sum(jnp.sum(jnp.square(x.astype(jnp.float32)))
                       for x in jax.tree_util.tree_leaves(tree)))
+
+
+def _accumulated_grads(grad_fn, params, masked, sample_keys_B, dropout_key, steps: int):
+  """Sums (gradients, metrics) over `steps` equal micro-batches of the local batch.
+
+  Losses are already normalised by the global counts of the whole batch, so the sum equals
+  the full-batch gradient exactly (up to float rounding) while holding one micro-batch of
+  activations at a time.
+  """
+  if steps == 1:
+    (_, metrics), grads = grad_fn(params, masked, sample_keys_B, dropout_key)
+    return grads, metrics
+  split = lambda x: x.reshape((steps, x.shape[0] // steps) + x.shape[1:])
+  micro_batches = jax.tree_util.tree_map(split, (masked, sample_keys_B))
+
+  def add_micro_batch(totals, inputs):
+    index, (micro_batch, micro_keys) = inputs
+    (_, metrics), grads = grad_fn(params, micro_batch, micro_keys,
+                                  jax.random.fold_in(dropout_key, index))
+    return jax.tree_util.tree_map(jnp.add, totals, (grads, metrics)), None
+
+  first = jax.tree_util.tree_map(lambda x: x[0], micro_batches)
+  (_, metrics_shape), grads_shape = jax.eval_shape(grad_fn, params, *first, dropout_key)
+  zeros = jax.tree_util.tree_map(lambda s: jnp.zeros(s.shape, s.dtype),
+                                 (grads_shape, metrics_shape))
+  zeros = jax.lax.pcast(zeros, DATA_AXIS, to="varying")
+  (grads, metrics), _ = jax.lax.scan(add_micro_batch, zeros,
+                                     (jnp.arange(steps), micro_batches))
+  return grads, metrics
 
 
 def train_step(state: TrainState, batch, seed_key, *, model: AmosModel,
@@ -60,20 +90,24 @@ def train_step(state: TrainState, batch, seed_key, *, model: AmosModel,
     seed_key: the run's base key; folded with the step inside.
   """
   input_ids = batch["input_ids"]
-  example_indices = _global_example_indices(input_ids.shape[0])
+  example_indices = global_example_indices(input_ids.shape[0])
   mask_key, sample_key, dropout_key = step_keys(seed_key, state.step)
   masked = objective.mask_tokens(input_ids, per_example_keys(mask_key, example_indices),
                                  config.objective.mask_prob)
   counts = jax.lax.psum(objective.local_counts(masked), DATA_AXIS)
   dropout_key = jax.random.fold_in(dropout_key, jax.lax.axis_index(DATA_AXIS))
 
+  def grad_fn(params, micro_batch, sample_keys_B, micro_dropout_key):
+    return jax.value_and_grad(objective.loss_fn, has_aux=True)(
+        params, model, config.objective, micro_batch, sample_keys_B, micro_dropout_key,
+        counts, False)
+
   # Differentiate w.r.t. a per-device copy of the params so that the cross-device sum below is
   # the only reduction (pmap semantics), instead of one inserted implicitly by shard_map.
   local_params = jax.lax.pcast(state.params, DATA_AXIS, to="varying")
-  grad_fn = jax.value_and_grad(objective.loss_fn, has_aux=True)
-  (_, metrics), grads = grad_fn(
-      local_params, model, config.objective, masked,
-      per_example_keys(sample_key, example_indices), dropout_key, counts, False)
+  grads, metrics = _accumulated_grads(
+      grad_fn, local_params, masked, per_example_keys(sample_key, example_indices),
+      dropout_key, config.gradient_accumulation_steps)
   grads, metrics = jax.lax.psum((grads, metrics), DATA_AXIS)
 
   updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
@@ -82,6 +116,7 @@ def train_step(state: TrainState, batch, seed_key, *, model: AmosModel,
       "grad_norm": global_norm(grads),
       "param_norm": global_norm(params),
       "learning_rate": learning_rate_fn(state.step),
+      **optimizer_lib.nonfinite_counts(opt_state),
   })
   return state.replace(step=state.step + 1, params=params, opt_state=opt_state), metrics
 

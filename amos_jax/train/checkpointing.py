@@ -1,0 +1,70 @@
+"""Checkpoints that survive preemption: orbax CheckpointManager over the whole train state.
+
+Each checkpoint holds the TrainState (model, optimizer, step) and a small JSON record of the
+data-stream position. Orbax writes into a temporary directory and renames it only once the
+save is complete, so a process killed mid-save (even by SIGKILL) leaves the previous
+checkpoint as the newest loadable one and the partial one is ignored.
+"""
+
+import logging
+
+import jax
+import orbax.checkpoint as ocp
+
+from amos_jax.train.state import TrainState
+
+
+class Checkpointer:
+  """Asynchronous saves every `every_steps`, keeping the newest `keep` checkpoints."""
+
+  def __init__(self, directory: str, every_steps: int, keep: int):
+    self._manager = ocp.CheckpointManager(
+        directory,
+        options=ocp.CheckpointManagerOptions(
+            save_interval_steps=every_steps, max_to_keep=keep, create=True,
+            enable_async_checkpointing=True, cleanup_tmp_directories=True),
+        item_names=("state", "data"))
+
+  @property
+  def directory(self):
+    return self._manager.directory
+
+  def latest_step(self) -> int | None:
+    return self._manager.latest_step()
+
+  def restore(self, abstract_state: TrainState, step: int | None = None):
+    """(state, data_state) of `step` (default newest), or None when there is none.
+
+    `abstract_state` gives the shapes, dtypes and shardings to restore into.
+    """
+    step = self._manager.latest_step() if step is None else step
+    if step is None:
+      return None
+    logging.info("Restoring checkpoint %d from %s", step, self._manager.directory)
+    restored = self._manager.restore(step, args=ocp.args.Composite(
+        state=ocp.args.StandardRestore(abstract_state),
+        data=ocp.args.JsonRestore()))
+    return restored.state, restored.data
+
+  def save(self, step: int, state: TrainState, data_state: dict, force: bool = False) -> bool:
+    """Starts an asynchronous save if `step` is due (or `force`); returns whether it did."""
+    return self._manager.save(
+        step, args=ocp.args.Composite(state=ocp.args.StandardSave(state),
+                                      data=ocp.args.JsonSave(data_state)),
+        force=force)
+
+  def reached_preemption(self, step: int) -> bool:
+    """True on every host once any host got a preemption notice (multi-host sync point)."""
+    return self._manager.reached_preemption(step)
+
+  def wait_until_finished(self):
+    self._manager.wait_until_finished()
+
+  def close(self):
+    self._manager.close()
+
+
+def abstract_like(state: TrainState) -> TrainState:
+  """ShapeDtypeStructs (with shardings) of a state, for restoring without allocating twice."""
+  return jax.tree_util.tree_map(
+      lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=x.sharding), state)

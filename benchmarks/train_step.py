@@ -1,0 +1,73 @@
+"""Train-step throughput and MFU for any config.
+
+python benchmarks/train_step.py --config=configs/small.py [--config.batch_size=64] [--steps=10]
+
+Prints compile time, step time, tokens/s, model FLOPs per token (by network), the measured
+matmul peak of this machine in the config's compute dtype, and MFU.
+"""
+
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from absl import app, flags
+import jax
+import jax.numpy as jnp
+import numpy as np
+from ml_collections import config_flags
+
+from amos_jax import special_tokens
+from amos_jax.train import build as build_lib
+from amos_jax.train import flops as flops_lib
+from amos_jax.train import step as step_lib
+
+config_flags.DEFINE_config_file("config", None, "Config file, e.g. configs/small.py.")
+flags.DEFINE_integer("steps", 10, "Timed steps after compilation and one warm-up step.")
+FLAGS = flags.FLAGS
+
+
+def random_batch(config, rng):
+  ids = rng.integers(len(special_tokens.NEVER_MASKED), config.model.vocab_size,
+                     size=(config.batch_size, config.seq_len), dtype=np.int32)
+  ids[:, 0], ids[:, -1] = special_tokens.CLS_ID, special_tokens.SEP_ID
+  return {"input_ids": ids}
+
+
+def main(_):
+  config = FLAGS.config
+  pretraining = build_lib.build(config)
+  state = build_lib.initial_state(pretraining, config)
+  key = build_lib.step_seed_key(config)
+  batch = step_lib.shard_batch(random_batch(config, np.random.default_rng(0)), pretraining.mesh)
+
+  start = time.perf_counter()
+  compiled = pretraining.train_step.lower(state, batch, key).compile()
+  compile_s = time.perf_counter() - start
+  state, metrics = compiled(state, batch, key)  # Warm-up.
+  jax.block_until_ready(metrics)
+  start = time.perf_counter()
+  for _ in range(FLAGS.steps):
+    state, metrics = compiled(state, batch, key)
+  jax.block_until_ready(metrics)
+  step_s = (time.perf_counter() - start) / FLAGS.steps
+
+  tokens_per_s = config.batch_size * config.seq_len / step_s
+  per_token = flops_lib.flops_per_token(config)
+  total = sum(per_token.values())
+  peak = flops_lib.measure_matmul_peak(jnp.dtype(config.model.dtype)) * jax.device_count()
+  print(f"devices: {jax.device_count()} x {jax.devices()[0].device_kind}")
+  print(f"batch: {config.batch_size} x {config.seq_len}, dtype {config.model.dtype}")
+  print(f"compile: {compile_s:.1f} s")
+  print(f"step: {step_s * 1e3:.1f} ms (loss {float(metrics['loss']):.3f})")
+  print(f"tokens/s: {tokens_per_s:,.0f}")
+  print("model flops/token: {:.3e} ({})".format(
+      total, ", ".join(f"{k} {v:.2e}" for k, v in per_token.items())))
+  print(f"matmul peak: {peak / 1e12:.3f} TFLOP/s")
+  print(f"mfu: {flops_lib.mfu(tokens_per_s, total, peak):.1%}")
+
+
+if __name__ == "__main__":
+  flags.mark_flag_as_required("config")
+  app.run(main)

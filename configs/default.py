@@ -86,7 +86,7 @@ def data_config() -> ml_collections.ConfigDict:
       tokenizer_model_type="unigram",  # "unigram" or "bpe".
       tokenizer_train_lines=2_000_000,  # Lines SentencePiece samples to train on.
       eval_fraction=0.01,  # Share of documents held out (by content hash) for evaluation.
-      shard_mb=128,  # Size of one prepared .npy shard.
+      shard_mb=128.0,  # Size of one prepared .npy shard.
       num_threads=0,  # Tokenizer threads during preparation; 0: all cores.
       # Batches read ahead by tf.data; shuffling is index-based (see amos_jax.data.pipeline).
       prefetch_batches=4,

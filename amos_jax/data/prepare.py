@@ -268,7 +268,7 @@ def _prepare_into(directory: str, data_config, inputs: dict) -> PreparedData:
 
   start = time.time()
   stats = sources.SourceStats()
-  shard_rows = max(1, data_config.shard_mb * (1 << 20) // (4 * seq_len))
+  shard_rows = max(1, int(data_config.shard_mb * (1 << 20)) // (4 * seq_len))
   writers = {split: _SplitWriter(split, seq_len, shard_rows, tmp_dir) for split in SPLITS}
   tokens = 0
   for chunk in _chunks(sources.documents(data_config, stats), _CHUNK_DOCS):

@@ -5,6 +5,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 
 import numpy as np
 import pytest
@@ -181,3 +182,22 @@ def test_cli_prepares_tiny_preset_on_bundled_sample(tmp_path):
   data = prepare_lib.load_prepared(str(tmp_path / "data"))
   assert data.seq_len == 64 and data.vocab_size == 4096
   assert data.num_rows("train") > 10_000 and data.num_rows("eval") > 0
+
+
+def test_concurrent_preparations_take_turns(tmp_path):
+  config = _config(_write_corpus(str(tmp_path), num_chapters=40, files=1))
+  results, errors = [], []
+
+  def run():
+    try:
+      results.append(_prepare(config, tmp_path / "work"))
+    except Exception as e:  # pylint: disable=broad-except
+      errors.append(e)
+
+  threads = [threading.Thread(target=run) for _ in range(2)]
+  for thread in threads:
+    thread.start()
+  for thread in threads:
+    thread.join(timeout=60)
+  assert not errors and len(results) == 2
+  assert results[0].metadata == results[1].metadata

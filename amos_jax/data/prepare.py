@@ -13,14 +13,17 @@ and cut into rows of [CLS] + seq_len-2 stream tokens + [SEP]: no padding anywher
 stream's last partial row is dropped (counted in metadata). A document goes to the eval
 split when the hash of its text falls under eval_fraction, so duplicates share a split.
 
-Re-running with the same inputs is a no-op. Re-running with different inputs (files that
-changed size or mtime, another seq_len, vocab size or data setting) is an error naming what
-changed: point prepared_dir elsewhere or delete it. Every file is written in a temporary
+Concurrent calls on one directory take turns (a file lock); re-running with the same
+inputs is a no-op. Re-running with different inputs (files that changed size or mtime,
+another seq_len, vocab size or data setting) is an error naming what changed: point
+prepared_dir elsewhere or delete it. Every file is written in a temporary
 directory and moved in, metadata.json last, so an interrupted run leaves nothing that
 loads; the next run clears its leftovers.
 """
 
+import contextlib
 import dataclasses
+import fcntl
 import glob
 import hashlib
 import itertools
@@ -222,22 +225,40 @@ def prepare(data_config, *, seq_len: int, vocab_size: int, workdir: str,
   """
   directory = os.path.abspath(data_config.prepared_dir or os.path.join(workdir, "data"))
   inputs = _inputs(data_config, seq_len, vocab_size)
-  if os.path.isfile(os.path.join(directory, METADATA_FILE)):
-    prepared = load_prepared(directory)
-    old = prepared.metadata["inputs"]
-    changed = sorted(k for k in set(old) | set(inputs) if old.get(k) != inputs.get(k))
-    if changed:
-      details = "; ".join(f"{k}: prepared {old.get(k)!r}, now {inputs.get(k)!r}"
-                          for k in changed)
-      raise ValueError(f"{directory} was prepared from other inputs ({details}). Delete it "
-                       "or set data.prepared_dir to a new directory.")
-    logging.info("Data already prepared in %s; nothing to do.", directory)
-  else:
-    os.makedirs(directory, exist_ok=True)
-    _clear_leftovers(directory)
-    prepared = _prepare_into(directory, data_config, inputs)
+  os.makedirs(directory, exist_ok=True)
+  with _exclusive_lock(directory):
+    if os.path.isfile(os.path.join(directory, METADATA_FILE)):
+      prepared = load_prepared(directory)
+      old = prepared.metadata["inputs"]
+      changed = sorted(k for k in set(old) | set(inputs) if old.get(k) != inputs.get(k))
+      if changed:
+        details = "; ".join(f"{k}: prepared {old.get(k)!r}, now {inputs.get(k)!r}"
+                            for k in changed)
+        raise ValueError(f"{directory} was prepared from other inputs ({details}). Delete "
+                         "it or set data.prepared_dir to a new directory.")
+      logging.info("Data already prepared in %s; nothing to do.", directory)
+    else:
+      _clear_leftovers(directory)
+      prepared = _prepare_into(directory, data_config, inputs)
   _check_batch(prepared, batch_size)
   return prepared
+
+
+@contextlib.contextmanager
+def _exclusive_lock(directory: str):
+  """Serializes preparations of one directory (e.g. every host calling prepare): the
+  first prepares, the others wait and then find the data ready. The OS drops the lock
+  when its holder dies, so a crashed run cannot block the next one."""
+  with open(os.path.join(directory, ".lock"), "a") as lock_file:
+    try:
+      fcntl.flock(lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+      logging.info("Waiting for another process preparing %s.", directory)
+      fcntl.flock(lock_file, fcntl.LOCK_EX)
+    try:
+      yield
+    finally:
+      fcntl.flock(lock_file, fcntl.LOCK_UN)
 
 
 def _check_batch(prepared: PreparedData, batch_size: int | None):

@@ -100,3 +100,12 @@ def test_eval_is_one_padded_pass(data):
 def test_tf_sees_no_gpu(data):
   next(pipeline.train_iterator(data, global_batch_size=BATCH, seed=0))
   assert tf.config.get_visible_devices("GPU") == []
+
+
+def test_empty_eval_split_is_an_error(tmp_path):
+  config = default.data_config()
+  config.eval_fraction = 0.0
+  data = prepare_lib.prepare(config, seq_len=128, vocab_size=512, workdir=str(tmp_path))
+  assert data.num_rows("eval") == 0
+  with pytest.raises(ValueError, match="eval split .* is empty"):
+    pipeline.eval_iterator(data, global_batch_size=BATCH)

@@ -20,15 +20,8 @@ import numpy as np
 import tensorflow as tf
 
 from amos_jax import special_tokens
+from amos_jax.data import tf_setup
 from amos_jax.data.prepare import PreparedData
-
-
-def _hide_gpus_from_tf():
-  """Keeps TF off accelerators, which belong to JAX."""
-  try:
-    tf.config.set_visible_devices([], "GPU")
-  except RuntimeError:
-    pass  # TF already initialized its devices; set_visible_devices ran before or cannot.
 
 
 class _Rows:
@@ -98,7 +91,7 @@ def train_row_ids(step: int, *, num_rows: int, global_batch_size: int, seed: int
 
 def _as_iterator(steps: tf.data.Dataset, host_batch, batch_shape, prefetch_batches):
   """Runs `host_batch(step)` over `steps` in parallel, in order, prefetched, as numpy."""
-  _hide_gpus_from_tf()
+  tf_setup.hide_gpus_from_tf()
   batches = steps.map(
       lambda step: tf.ensure_shape(
           tf.numpy_function(host_batch, [step], tf.int32, stateful=False), batch_shape),

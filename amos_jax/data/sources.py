@@ -96,7 +96,10 @@ def text_documents(paths: list[str], document_split: str, max_line_bytes: int,
 def tfds_documents(name: str, split: str, data_dir: str, text_key: str,
                    stats: SourceStats) -> Iterator[str]:
   """Documents of an already prepared TFDS dataset; never downloads."""
-  import tensorflow_datasets as tfds  # Imported here: text-only runs skip its import cost.
+  # Imported here: text-only runs skip TF's import cost.
+  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+  from amos_jax.data import tf_setup  # pylint: disable=g-import-not-at-top
+  tf_setup.hide_gpus_from_tf()
   try:
     builder = tfds.builder(name, data_dir=data_dir or None)
     dataset = builder.as_dataset(split=split, shuffle_files=False)

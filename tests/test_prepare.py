@@ -100,6 +100,8 @@ def test_changed_inputs_are_an_error(prepared, tmp_path):
   config = _config(config.text_files.split(","), prepared_dir=data.directory)
   with pytest.raises(ValueError, match="seq_len: prepared 32, now 64"):
     prepare_lib.prepare(config, seq_len=64, vocab_size=VOCAB, workdir=str(tmp_path))
+  with pytest.raises(ValueError, match="vocab_size: prepared 256, now 512"):
+    prepare_lib.prepare(config, seq_len=SEQ_LEN, vocab_size=512, workdir=str(tmp_path))
   with pytest.raises(ValueError, match="eval_fraction"):
     _prepare(_config(config.text_files.split(","), prepared_dir=data.directory,
                      eval_fraction=0.5), tmp_path)

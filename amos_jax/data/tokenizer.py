@@ -40,7 +40,9 @@ def train_tokenizer(lines: Iterable[str], model_path: str, *, vocab_size: int,
   """Trains a cased SentencePiece model on `lines` and writes it to `model_path`.
 
   The model file is written under a temporary name and renamed last, so a crash never
-  leaves a truncated model at `model_path`.
+  leaves a truncated model at `model_path`. Training uses all cores; the learned pieces
+  can differ slightly with the number of cores, so the model file (not the corpus) is
+  what runs share.
   """
   if model_type not in ("unigram", "bpe"):
     raise ValueError(f"tokenizer_model_type must be 'unigram' or 'bpe', got {model_type!r}.")

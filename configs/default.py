@@ -84,7 +84,9 @@ def data_config() -> ml_collections.ConfigDict:
       prepared_dir="",  # Shards, tokenizer and metadata.json; empty means <workdir>/data.
       tokenizer_path="",  # An existing SentencePiece model; empty means train one.
       tokenizer_model_type="unigram",  # "unigram" or "bpe".
-      tokenizer_train_lines=2_000_000,  # Lines SentencePiece samples to train on.
+      # Lines SentencePiece samples (uniformly, from all text) to train on; training time
+      # grows with it and dominates preparation of small corpora.
+      tokenizer_train_lines=1_000_000,
       eval_fraction=0.01,  # Share of documents held out (by content hash) for evaluation.
       shard_mb=128.0,  # Size of one prepared .npy shard.
       num_threads=0,  # Tokenizer threads during preparation; 0: all cores.

@@ -36,7 +36,7 @@ class Tokenizer:
 
 
 def train_tokenizer(lines: Iterable[str], model_path: str, *, vocab_size: int,
-                    model_type: str = "unigram", max_lines: int = 2_000_000) -> Tokenizer:
+                    model_type: str = "unigram", max_lines: int = 1_000_000) -> Tokenizer:
   """Trains a cased SentencePiece model on `lines` and writes it to `model_path`.
 
   The model file is written under a temporary name and renamed last, so a crash never

@@ -107,8 +107,9 @@ def test_changed_inputs_are_an_error(prepared, tmp_path):
                      eval_fraction=0.5), tmp_path)
 
 
-def test_interrupted_run_leaves_nothing_loadable(tmp_path, monkeypatch):
+def test_interrupted_run_leaves_nothing(tmp_path, monkeypatch):
   config = _config(_write_corpus(str(tmp_path), num_chapters=40, files=1))
+  work = tmp_path / "work"
   real_dump = json.dump
 
   def crash(*args, **kwargs):
@@ -116,14 +117,29 @@ def test_interrupted_run_leaves_nothing_loadable(tmp_path, monkeypatch):
 
   monkeypatch.setattr(json, "dump", crash)
   with pytest.raises(KeyboardInterrupt):
-    _prepare(config, tmp_path / "work")
+    _prepare(config, work)
+  assert sorted(os.listdir(work)) == ["data.lock"]  # No shards anywhere.
   with pytest.raises(FileNotFoundError, match="did not finish"):
-    prepare_lib.load_prepared(str(tmp_path / "work" / "data"))
+    prepare_lib.load_prepared(str(work / "data"))
   monkeypatch.setattr(json, "dump", real_dump)
-  data = _prepare(config, tmp_path / "work")
-  leftovers = [f for f in os.listdir(data.directory) if f.startswith(".incomplete-")]
-  assert not leftovers
+  # A killed run (no cleanup at all) leaves its temporary directory: the next run clears it.
+  (work / "data.incomplete-killed").mkdir()
+  data = _prepare(config, work)
+  assert sorted(os.listdir(work)) == ["data", "data.lock"]
   assert prepare_lib.load_prepared(data.directory).metadata == data.metadata
+
+
+def test_prepared_dir_empty_or_foreign(tmp_path):
+  config = _config(_write_corpus(str(tmp_path), num_chapters=40, files=1))
+  (tmp_path / "empty").mkdir()
+  config.prepared_dir = str(tmp_path / "empty")
+  assert _prepare(config, "/unused").num_rows("train") > 0
+  (tmp_path / "foreign").mkdir()
+  (tmp_path / "foreign" / "notes.txt").write_text("mine")
+  config.prepared_dir = str(tmp_path / "foreign")
+  with pytest.raises(FileExistsError, match="not empty but has no metadata.json"):
+    _prepare(config, "/unused")
+  assert os.listdir(tmp_path / "foreign") == ["notes.txt"]
 
 
 def test_corpus_too_small_for_one_batch(tmp_path):

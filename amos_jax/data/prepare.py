@@ -6,19 +6,19 @@ Layout of `prepared_dir` (default <workdir>/data):
   tokenizer.model                      the SentencePiece model (travels with checkpoints)
   train-00000-of-00002.npy ...         int32 [rows, seq_len], memory-mappable
   eval-00000-of-00001.npy              held-out documents, same format
-  metadata.json                        written last: its presence marks the data complete
+  metadata.json                        inputs, counts, shard list
 
 Documents are tokenized, each followed by [SEP], concatenated into one stream per split,
 and cut into rows of [CLS] + seq_len-2 stream tokens + [SEP]: no padding anywhere; only the
 stream's last partial row is dropped (counted in metadata). A document goes to the eval
 split when the hash of its text falls under eval_fraction, so duplicates share a split.
 
-Concurrent calls on one directory take turns (a file lock); re-running with the same
-inputs is a no-op. Re-running with different inputs (files that changed size or mtime,
-another seq_len, vocab size or data setting) is an error naming what changed: point
-prepared_dir elsewhere or delete it. Every file is written in a temporary
-directory and moved in, metadata.json last, so an interrupted run leaves nothing that
-loads; the next run clears its leftovers.
+Everything is written in a sibling directory `<prepared_dir>.incomplete-*`, which one
+rename turns into `prepared_dir`: an interrupted run leaves no `prepared_dir` at all (the
+next run removes its leftovers). Concurrent calls take turns on `<prepared_dir>.lock`.
+Re-running with the same inputs is a no-op. Re-running with different inputs (files that
+changed size or mtime, another seq_len, vocab size or data setting) is an error naming
+what changed: point prepared_dir elsewhere or delete it.
 """
 
 import contextlib
@@ -46,7 +46,7 @@ FORMAT_VERSION = 1
 METADATA_FILE = "metadata.json"
 TOKENIZER_FILE = "tokenizer.model"
 SPLITS = ("train", "eval")
-_TMP_PREFIX = ".incomplete-"
+_TMP_SUFFIX = ".incomplete-"
 # Documents tokenized per call; large enough to keep the tokenizer threads busy.
 _CHUNK_DOCS = 2048
 
@@ -202,12 +202,14 @@ def _train_lines(data_config) -> Iterator[str]:
 
 
 def _clear_leftovers(directory: str):
-  """Removes what an interrupted run left: temporary dirs and shards without metadata."""
-  for path in glob.glob(os.path.join(directory, _TMP_PREFIX + "*")):
+  """Removes interrupted runs' temporary directories; refuses a foreign `directory`."""
+  for path in glob.glob(glob.escape(directory) + _TMP_SUFFIX + "*"):
     shutil.rmtree(path, ignore_errors=True)
-  for split in SPLITS:
-    for path in glob.glob(os.path.join(directory, f"{split}-*-of-*.npy")):
-      os.remove(path)
+  if os.path.isdir(directory) and os.listdir(directory):
+    raise FileExistsError(
+        f"{directory} is not empty but has no {METADATA_FILE}, so prepare did not write it "
+        "(it writes the directory whole or not at all). Delete it or set "
+        "data.prepared_dir to another directory.")
 
 
 def prepare(data_config, *, seq_len: int, vocab_size: int, workdir: str,
@@ -225,8 +227,8 @@ def prepare(data_config, *, seq_len: int, vocab_size: int, workdir: str,
   """
   directory = os.path.abspath(data_config.prepared_dir or os.path.join(workdir, "data"))
   inputs = _inputs(data_config, seq_len, vocab_size)
-  os.makedirs(directory, exist_ok=True)
-  with _exclusive_lock(directory):
+  os.makedirs(os.path.dirname(directory), exist_ok=True)
+  with _exclusive_lock(directory + ".lock"):
     if os.path.isfile(os.path.join(directory, METADATA_FILE)):
       prepared = load_prepared(directory)
       old = prepared.metadata["inputs"]
@@ -239,21 +241,35 @@ def prepare(data_config, *, seq_len: int, vocab_size: int, workdir: str,
       logging.info("Data already prepared in %s; nothing to do.", directory)
     else:
       _clear_leftovers(directory)
-      prepared = _prepare_into(directory, data_config, inputs)
+      tmp_dir = tempfile.mkdtemp(prefix=os.path.basename(directory) + _TMP_SUFFIX,
+                                 dir=os.path.dirname(directory))
+      try:
+        metadata = _prepare_into(tmp_dir, data_config, inputs)
+        if os.path.isdir(directory):
+          os.rmdir(directory)  # Empty: _clear_leftovers checked.
+        os.rename(tmp_dir, directory)  # The commit: all files appear at once.
+      finally:
+        shutil.rmtree(tmp_dir, ignore_errors=True)  # Only a killed run leaves it behind.
+      prepared = PreparedData(directory=directory, metadata=metadata)
+      splits, counts = metadata["splits"], metadata["counts"]
+      logging.info("Prepared %s: %d train and %d eval rows of %d tokens from %d documents "
+                   "(%.1f MB) in %.1fs.", directory, splits["train"]["rows"],
+                   splits["eval"]["rows"], seq_len, counts["documents"],
+                   counts["text_bytes"] / 1e6, sum(metadata["timing"].values()))
   _check_batch(prepared, batch_size)
   return prepared
 
 
 @contextlib.contextmanager
-def _exclusive_lock(directory: str):
+def _exclusive_lock(path: str):
   """Serializes preparations of one directory (e.g. every host calling prepare): the
   first prepares, the others wait and then find the data ready. The OS drops the lock
   when its holder dies, so a crashed run cannot block the next one."""
-  with open(os.path.join(directory, ".lock"), "a") as lock_file:
+  with open(path, "a") as lock_file:
     try:
       fcntl.flock(lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
-      logging.info("Waiting for another process preparing %s.", directory)
+      logging.info("Waiting for another process holding %s.", path)
       fcntl.flock(lock_file, fcntl.LOCK_EX)
     try:
       yield
@@ -270,10 +286,9 @@ def _check_batch(prepared: PreparedData, batch_size: int | None):
         f"{batch_size}: use more text, a smaller batch_size or a smaller seq_len.")
 
 
-def _prepare_into(directory: str, data_config, inputs: dict) -> PreparedData:
-  """Does the work of `prepare` in a temporary directory, then moves the results in."""
+def _prepare_into(tmp_dir: str, data_config, inputs: dict) -> dict:
+  """Writes tokenizer, shards and metadata.json into `tmp_dir`; returns the metadata."""
   seq_len, vocab_size = inputs["seq_len"], inputs["vocab_size"]
-  tmp_dir = tempfile.mkdtemp(prefix=_TMP_PREFIX, dir=directory)
   start = time.time()
   tmp_model = os.path.join(tmp_dir, TOKENIZER_FILE)
   if data_config.tokenizer_path:
@@ -303,11 +318,9 @@ def _prepare_into(directory: str, data_config, inputs: dict) -> PreparedData:
   if stats.skips():
     logging.warning("Skipped while reading: %s", stats.skips())
   if stats.documents == 0:
-    shutil.rmtree(tmp_dir)
     raise ValueError(f"No documents in the source ({dataclasses.asdict(stats)}): every file "
                      "is empty or every line was skipped.")
   if writers["train"].rows == 0:
-    shutil.rmtree(tmp_dir)
     raise ValueError(
         f"The corpus gives 0 training sequences of {seq_len} tokens: it has {tokens} tokens "
         f"in {stats.documents} documents ({writers['eval'].documents} held out).")
@@ -317,30 +330,22 @@ def _prepare_into(directory: str, data_config, inputs: dict) -> PreparedData:
     shards = []
     for i, (path, rows) in enumerate(writer.shard_files):
       name = f"{split}-{i:05d}-of-{len(writer.shard_files):05d}.npy"
-      os.replace(path, os.path.join(directory, name))
+      os.replace(path, os.path.join(tmp_dir, name))
       shards.append(dict(file=name, rows=rows))
     splits[split] = dict(rows=writer.rows, documents=writer.documents,
                          dropped_tail_tokens=dropped[split], shards=shards)
-  os.replace(tmp_model, os.path.join(directory, TOKENIZER_FILE))
   metadata = dict(
       format_version=FORMAT_VERSION,
       inputs=inputs,
       tokenizer=dict(file=TOKENIZER_FILE, vocab_size=tokenizer.vocab_size,
-                     sha256=_sha256(os.path.join(directory, TOKENIZER_FILE))),
+                     sha256=_sha256(tmp_model)),
       splits=splits,
       counts=dict(tokens=tokens, **dataclasses.asdict(stats)),
       timing=dict(tokenizer_seconds=tokenizer_seconds, encode_seconds=encode_seconds),
   )
-  metadata_tmp = os.path.join(tmp_dir, METADATA_FILE)
-  with open(metadata_tmp, "w") as f:
+  with open(os.path.join(tmp_dir, METADATA_FILE), "w") as f:
     json.dump(metadata, f, indent=1)
-  os.replace(metadata_tmp, os.path.join(directory, METADATA_FILE))
-  shutil.rmtree(tmp_dir)
-  logging.info("Prepared %s: %d train and %d eval rows of %d tokens from %d documents "
-               "(%.1f MB) in %.1fs.", directory, splits["train"]["rows"],
-               splits["eval"]["rows"], seq_len, stats.documents, stats.text_bytes / 1e6,
-               tokenizer_seconds + encode_seconds)
-  return PreparedData(directory=directory, metadata=metadata)
+  return metadata
 
 
 def _main():

@@ -187,6 +187,17 @@ def test_only_empty_or_bad_files(tmp_path):
     _prepare(config, tmp_path / "work")
 
 
+def test_skips_are_counted_in_metadata(tmp_path):
+  path = _write_corpus(str(tmp_path), num_chapters=40, files=1)[0]
+  with open(path, "ab") as f:
+    f.write(b"\n\nbad \xff bytes\n" + b"long " * 1000 + b"\nfine\n")
+  (tmp_path / "empty.txt").write_bytes(b"")
+  config = _config([path, str(tmp_path / "empty.txt")], max_line_bytes=1000)
+  counts = _prepare(config, tmp_path / "work").metadata["counts"]
+  assert (counts["skipped_non_utf8_lines"], counts["skipped_long_lines"],
+          counts["empty_files"], counts["files"]) == (1, 1, 1, 2)
+
+
 def test_missing_path(tmp_path):
   with pytest.raises(FileNotFoundError, match="matches no file"):
     _prepare(_config([str(tmp_path / "nope.txt")]), tmp_path)

@@ -44,6 +44,16 @@ def test_gzip_read_transparently(tmp_path):
   assert _read([str(path)])[0] == ["alpha", "beta"]
 
 
+def test_corrupt_gzip_is_a_clear_error(tmp_path):
+  path = tmp_path / "c.txt.gz"
+  path.write_bytes(b"not gzip at all\n")
+  with pytest.raises(ValueError, match="c.txt.gz is not a readable gzip file"):
+    _read([str(path)])
+  with gzip.open(path, "wb") as f:
+    f.write(b"")
+  assert _read([str(path)])[1].empty_files == 1
+
+
 def test_non_utf8_lines_skipped_and_counted(tmp_path):
   path = tmp_path / "c.txt"
   path.write_bytes(b"good one\nbad \xff\xfe line\ngood two\n\nnext\n")

@@ -5,6 +5,7 @@ import glob
 import gzip
 import os
 from typing import Iterator
+import zlib
 
 SAMPLE_PATH = os.path.join(os.path.dirname(__file__), "sample", "kjv.txt.gz")
 
@@ -31,18 +32,25 @@ class SourceStats:
 def resolve_text_files(text_files: str) -> list[str]:
   """Expands comma-separated paths/globs (empty: the bundled sample), sorted, deduplicated."""
   patterns = [p.strip() for p in text_files.split(",") if p.strip()] or [SAMPLE_PATH]
-  paths = []
+  paths = {}  # A dict keeps the first occurrence's order and drops repeats.
   for pattern in patterns:
     matches = sorted(glob.glob(os.path.expanduser(pattern)))
     matches = [m for m in matches if os.path.isfile(m)]
     if not matches:
       raise FileNotFoundError(f"data.text_files: {pattern!r} matches no file.")
-    paths.extend(m for m in matches if m not in paths)
-  return paths
+    paths.update(dict.fromkeys(matches))
+  return list(paths)
 
 
 def _lines(path: str, max_line_bytes: int, stats: SourceStats) -> Iterator[str]:
   """Decoded lines of a (possibly gzipped) file; bad or over-long lines are counted and dropped."""
+  try:
+    yield from _checked_lines(path, max_line_bytes, stats)
+  except (gzip.BadGzipFile, EOFError, zlib.error) as e:
+    raise ValueError(f"{path} is not a readable gzip file ({e}).") from e
+
+
+def _checked_lines(path: str, max_line_bytes: int, stats: SourceStats) -> Iterator[str]:
   opener = gzip.open if path.endswith(".gz") else open
   with opener(path, "rb") as f:
     while True:
@@ -73,9 +81,7 @@ def text_documents(paths: list[str], document_split: str, max_line_bytes: int,
         f"data.document_split must be 'blank_line' or 'line', got {document_split!r}.")
   for path in paths:
     stats.files += 1
-    if os.path.getsize(path) == 0:
-      stats.empty_files += 1
-      continue
+    bytes_before = stats.text_bytes
     block = []
     for line in _lines(path, max_line_bytes, stats):
       if document_split == "line":
@@ -91,6 +97,8 @@ def text_documents(paths: list[str], document_split: str, max_line_bytes: int,
     if block:
       stats.documents += 1
       yield "\n".join(block)
+    if stats.text_bytes == bytes_before:  # Counts an empty .gz too.
+      stats.empty_files += 1
 
 
 def tfds_documents(name: str, split: str, data_dir: str, text_key: str,

@@ -91,6 +91,7 @@ def test_rerun_is_a_noop(prepared):
   again = _prepare(_config(config.text_files.split(","), shard_mb=0.05,
                            prepared_dir=data.directory), "/unused")
   assert again.metadata == data.metadata
+  assert again.fingerprint == data.fingerprint
   assert sorted(os.listdir(data.directory)) == files
   assert [os.stat(os.path.join(data.directory, f)).st_mtime_ns for f in files] == mtimes
 
@@ -98,6 +99,12 @@ def test_rerun_is_a_noop(prepared):
 def test_changed_inputs_are_an_error(prepared, tmp_path):
   data, config = prepared
   config = _config(config.text_files.split(","), prepared_dir=data.directory)
+  other_layout = _prepare(_config(config.text_files.split(",")), tmp_path / "other")
+  assert len(other_layout.metadata["splits"]["train"]["shards"]) == 1
+  assert other_layout.fingerprint == data.fingerprint
+  other_rows = prepare_lib.prepare(_config(config.text_files.split(",")), seq_len=64,
+                                   vocab_size=VOCAB, workdir=str(tmp_path / "longer"))
+  assert other_rows.fingerprint != data.fingerprint
   with pytest.raises(ValueError, match="seq_len: prepared 32, now 64"):
     prepare_lib.prepare(config, seq_len=64, vocab_size=VOCAB, workdir=str(tmp_path))
   with pytest.raises(ValueError, match="vocab_size: prepared 256, now 512"):

@@ -71,6 +71,15 @@ def test_vocab_too_large_for_corpus_is_clear(tmp_path):
   assert not list(tmp_path.iterdir())  # No half-written model left behind.
 
 
+def test_vocab_sha256_ignores_where_it_was_trained(tokenizer, tmp_path):
+  again = tokenizer_lib.train_tokenizer(_sample_lines(100), str(tmp_path / "other.model"),
+                                        vocab_size=VOCAB)
+  assert again.vocab_sha256() == tokenizer.vocab_sha256()
+  smaller = tokenizer_lib.train_tokenizer(_sample_lines(100), str(tmp_path / "small.model"),
+                                          vocab_size=VOCAB - 1)
+  assert smaller.vocab_sha256() != tokenizer.vocab_sha256()
+
+
 def test_bpe(tmp_path):
   tok = tokenizer_lib.train_tokenizer(_sample_lines(30), str(tmp_path / "b.model"),
                                       vocab_size=200, model_type="bpe")

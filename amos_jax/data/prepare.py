@@ -69,6 +69,15 @@ class PreparedData:
   def vocab_size(self) -> int:
     return self.metadata["inputs"]["vocab_size"]
 
+  @property
+  def fingerprint(self) -> str:
+    """Identifies the rows, not their shard layout: save it beside the step, so a resume
+    can check that it reads the same rows (a step means nothing against other data)."""
+    content = dict(inputs=self.metadata["inputs"],
+                   vocab_sha256=self.metadata["tokenizer"]["vocab_sha256"],
+                   rows={split: self.num_rows(split) for split in SPLITS})
+    return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()[:16]
+
   def num_rows(self, split: str) -> int:
     """Number of packed sequences in `split` ("train" or "eval")."""
     return self.metadata["splits"][split]["rows"]
@@ -338,7 +347,7 @@ def _prepare_into(tmp_dir: str, data_config, inputs: dict) -> dict:
       format_version=FORMAT_VERSION,
       inputs=inputs,
       tokenizer=dict(file=TOKENIZER_FILE, vocab_size=tokenizer.vocab_size,
-                     sha256=_sha256(tmp_model)),
+                     sha256=_sha256(tmp_model), vocab_sha256=tokenizer.vocab_sha256()),
       splits=splits,
       counts=dict(tokens=tokens, **dataclasses.asdict(stats)),
       timing=dict(tokenizer_seconds=tokenizer_seconds, encode_seconds=encode_seconds),

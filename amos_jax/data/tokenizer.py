@@ -1,6 +1,7 @@
 """SentencePiece tokenizer with the special tokens of amos_jax.special_tokens at fixed ids."""
 
 import dataclasses
+import hashlib
 import os
 from typing import Iterable, Sequence
 
@@ -33,6 +34,15 @@ class Tokenizer:
   def decode(self, ids: Iterable[int]) -> str:
     """Text of `ids`; special tokens ([PAD], [CLS], [SEP], [MASK]) decode to nothing."""
     return self.processor.decode([int(i) for i in ids])
+
+  def vocab_sha256(self) -> str:
+    """Hash of the pieces and their scores: equal for equal vocabularies, unlike the file's
+    hash (the file also records training options such as its temporary path)."""
+    digest = hashlib.sha256()
+    for i in range(self.vocab_size):
+      digest.update(f"{self.processor.id_to_piece(i)}\t{self.processor.get_score(i)}\n"
+                    .encode("utf-8"))
+    return digest.hexdigest()
 
 
 def train_tokenizer(lines: Iterable[str], model_path: str, *, vocab_size: int,

@@ -148,8 +148,6 @@ class _SplitWriter:
   """Packs one split's token stream into rows and writes them as .npy shards."""
 
   def __init__(self, split: str, seq_len: int, shard_rows: int, tmp_dir: str):
-    if seq_len < 3:
-      raise ValueError(f"seq_len must be at least 3 ([CLS] x [SEP]), got {seq_len}.")
     self.split, self.seq_len, self.shard_rows, self.tmp_dir = split, seq_len, shard_rows, tmp_dir
     self.carry = np.zeros([0], np.int32)
     self.pending: list[np.ndarray] = []
@@ -234,6 +232,10 @@ def prepare(data_config, *, seq_len: int, vocab_size: int, workdir: str,
   Returns:
     The prepared data.
   """
+  if seq_len < 3:
+    raise ValueError(f"seq_len must be at least 3 ([CLS] x [SEP]), got {seq_len}.")
+  if not 0 <= data_config.eval_fraction < 1:
+    raise ValueError(f"data.eval_fraction must be in [0, 1), got {data_config.eval_fraction}.")
   directory = os.path.abspath(data_config.prepared_dir or os.path.join(workdir, "data"))
   inputs = _inputs(data_config, seq_len, vocab_size)
   os.makedirs(os.path.dirname(directory), exist_ok=True)

@@ -59,14 +59,17 @@ class PreparedData:
 
   @property
   def tokenizer_path(self) -> str:
+    """The SentencePiece .model file; checkpoints and exports copy it."""
     return os.path.join(self.directory, self.metadata["tokenizer"]["file"])
 
   @property
   def seq_len(self) -> int:
+    """Tokens per row, [CLS] and [SEP] included."""
     return self.metadata["inputs"]["seq_len"]
 
   @property
   def vocab_size(self) -> int:
+    """The tokenizer's vocabulary size (config.model.vocab_size at preparation)."""
     return self.metadata["inputs"]["vocab_size"]
 
   @property

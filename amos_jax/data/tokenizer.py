@@ -21,6 +21,7 @@ class Tokenizer:
 
   @property
   def vocab_size(self) -> int:
+    """Number of pieces, special tokens included."""
     return self.processor.vocab_size()
 
   def encode(self, text: str) -> list[int]:

@@ -15,6 +15,7 @@ import time
 from absl import app
 from absl import flags
 
+# Run as a script, Python puts benchmarks/ on the path; the imports below need the repo root.
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from amos_jax.data import pipeline  # pylint: disable=g-import-not-at-top

@@ -74,17 +74,24 @@ def data_config() -> ml_collections.ConfigDict:
   """Where pretraining text comes from and how it is prepared (amos_jax.data)."""
   return ml_collections.ConfigDict(dict(
       source="text",  # "text" (files/globs) or "tfds".
-      text_files="",  # Comma-separated paths or globs; empty means the bundled sample.
+      text_files="",  # Comma-separated paths or globs (.gz read as gzip); empty: bundled sample.
       document_split="blank_line",  # "blank_line" or "line": what separates documents.
-      tfds_name="",
+      max_line_bytes=1 << 20,  # Longer lines are skipped and counted, never read whole.
+      tfds_name="",  # E.g. "wikipedia/20230601.en"; must already be prepared (no download).
       tfds_split="train",
-      tfds_data_dir="",
+      tfds_data_dir="",  # Empty: the TFDS default.
       tfds_text_key="text",
-      prepared_dir="",  # Shards and tokenizer; empty means <workdir>/data.
+      prepared_dir="",  # Shards, tokenizer and metadata.json; empty means <workdir>/data.
       tokenizer_path="",  # An existing SentencePiece model; empty means train one.
-      tokenizer_model_type="unigram",
-      eval_fraction=0.01,
-      shuffle_buffer=10_000,
+      tokenizer_model_type="unigram",  # "unigram" or "bpe".
+      # Lines SentencePiece samples (uniformly, from all text) to train on; training time
+      # grows with it and dominates preparation of small corpora.
+      tokenizer_train_lines=1_000_000,
+      eval_fraction=0.01,  # Share of documents held out (by content hash) for evaluation.
+      shard_mb=128.0,  # Size of one prepared .npy shard.
+      num_threads=0,  # Tokenizer threads during preparation; 0: all cores.
+      # Batches read ahead by tf.data; shuffling is index-based (see amos_jax.data.pipeline).
+      prefetch_batches=4,
   ))
 
 

@@ -1,0 +1,152 @@
+"""Train and eval batches from prepared shards: deterministic, resumable, topology-free.
+
+The order is index-based instead of a tf.data shuffle buffer, so that the global batch at
+step s is a pure function of (data, seed, s, global batch size):
+
+  global example j = s * B + k   (k in [0, B))
+  epoch = j // N,  row = permutation(seed, epoch)[j % N]
+
+Each host computes only its own rows k in [process_index * b, (process_index + 1) * b),
+b = B // process_count, and gathers them from memory-mapped shards. So 1, 2 or 4 hosts
+see slices of the same global batch, and resuming needs only the step: the training loop
+saves its step and passes it back as `start_step`. tf.data runs the gathers in parallel
+and prefetches; TF never sees a GPU.
+"""
+
+import threading
+from typing import Iterator
+
+import numpy as np
+import tensorflow as tf
+
+from amos_jax import special_tokens
+from amos_jax.data import tf_setup
+from amos_jax.data.prepare import PreparedData
+
+
+class _Rows:
+  """The rows of one split across its memory-mapped shards, gathered by global row id."""
+
+  def __init__(self, prepared: PreparedData, split: str):
+    self.shards = prepared.shards(split)
+    self.starts = np.cumsum([0] + [len(s) for s in self.shards])
+    self.num_rows = int(self.starts[-1])
+    self.seq_len = prepared.seq_len
+
+  def gather(self, row_ids: np.ndarray) -> np.ndarray:
+    """int32 [len(row_ids), seq_len]; ids outside [0, num_rows) give [PAD] rows."""
+    out = np.full([len(row_ids), self.seq_len], special_tokens.PAD_ID, np.int32)
+    shard_of = np.searchsorted(self.starts, row_ids, side="right") - 1
+    for i, shard in enumerate(self.shards):
+      picked = (shard_of == i) & (row_ids < self.num_rows)
+      if picked.any():
+        # Sorted reads are kinder to the page cache; the output keeps the batch order.
+        ids = row_ids[picked] - self.starts[i]
+        order = np.argsort(ids, kind="stable")
+        rows = np.empty([len(ids), self.seq_len], np.int32)
+        rows[order] = shard[ids[order]]
+        out[picked] = rows
+    return out
+
+
+class _EpochPermutations:
+  """permutation(seed, epoch) of the row ids, cached: a batch spans at most two epochs."""
+
+  def __init__(self, seed: int, num_rows: int):
+    self.seed, self.num_rows = seed, num_rows
+    self.cache: dict[int, np.ndarray] = {}
+    self.lock = threading.Lock()  # tf.data calls in from several threads.
+
+  def __call__(self, epoch: int) -> np.ndarray:
+    with self.lock:
+      if epoch not in self.cache:
+        rng = np.random.default_rng([self.seed, epoch])
+        self.cache[epoch] = rng.permutation(self.num_rows)
+        for old in [e for e in self.cache if e < epoch - 1]:
+          del self.cache[old]
+      return self.cache[epoch]
+
+
+def _host_rows(global_batch_size: int, process_index: int, process_count: int) -> int:
+  if global_batch_size % process_count:
+    raise ValueError(f"Global batch size {global_batch_size} is not divisible by "
+                     f"{process_count} processes.")
+  if not 0 <= process_index < process_count:
+    raise ValueError(f"process_index {process_index} outside [0, {process_count}).")
+  return global_batch_size // process_count
+
+
+def train_row_ids(step: int, *, num_rows: int, global_batch_size: int, seed: int,
+                  permutations=None) -> np.ndarray:
+  """Row ids of the whole global batch at `step` (the order's definition, see above)."""
+  permutations = permutations or _EpochPermutations(seed, num_rows)
+  j = step * global_batch_size + np.arange(global_batch_size, dtype=np.int64)
+  epochs, positions = np.divmod(j, num_rows)
+  row_ids = np.empty_like(j)
+  for epoch in np.unique(epochs):
+    picked = epochs == epoch
+    row_ids[picked] = permutations(int(epoch))[positions[picked]]
+  return row_ids
+
+
+def _as_iterator(steps: tf.data.Dataset, host_batch, batch_shape, prefetch_batches):
+  """Runs `host_batch(step)` over `steps` in parallel, in order, prefetched, as numpy."""
+  tf_setup.hide_gpus_from_tf()
+  batches = steps.map(
+      lambda step: tf.ensure_shape(
+          tf.numpy_function(host_batch, [step], tf.int32, stateful=False), batch_shape),
+      num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+  batches = batches.map(lambda ids: {"input_ids": ids}).prefetch(prefetch_batches)
+  return batches.as_numpy_iterator()
+
+
+def train_iterator(prepared: PreparedData, *, global_batch_size: int, seed: int,
+                   process_index: int = 0, process_count: int = 1, start_step: int = 0,
+                   prefetch_batches: int = 4) -> Iterator[dict[str, np.ndarray]]:
+  """Endless {"input_ids": int32 [global_batch_size // process_count, seq_len]} from step
+  `start_step` on: this host's contiguous slice of each global training batch."""
+  rows = _Rows(prepared, "train")
+  b = _host_rows(global_batch_size, process_index, process_count)
+  if rows.num_rows < global_batch_size:
+    raise ValueError(
+        f"The training split has {rows.num_rows} sequences of {rows.seq_len} tokens, fewer "
+        f"than one global batch of {global_batch_size}: use more text, a smaller "
+        "batch_size or a smaller seq_len.")
+  permutations = _EpochPermutations(seed, rows.num_rows)
+
+  def host_batch(step):
+    row_ids = train_row_ids(int(step), num_rows=rows.num_rows,
+                            global_batch_size=global_batch_size, seed=seed,
+                            permutations=permutations)
+    return rows.gather(row_ids[process_index * b:(process_index + 1) * b])
+
+  steps = tf.data.Dataset.counter(start=start_step)
+  return _as_iterator(steps, host_batch, [b, rows.seq_len], prefetch_batches)
+
+
+def num_eval_steps(prepared: PreparedData, global_batch_size: int) -> int:
+  """Batches in one pass over the eval split (the last one padded with [PAD] rows)."""
+  return -(-prepared.num_rows("eval") // global_batch_size)
+
+
+def eval_iterator(prepared: PreparedData, *, global_batch_size: int, process_index: int = 0,
+                  process_count: int = 1,
+                  prefetch_batches: int = 4) -> Iterator[dict[str, np.ndarray]]:
+  """One pass over the eval split in stored order, sliced per host like train_iterator.
+
+  The last global batch is filled up with all-[PAD] rows; they hold no maskable token, so
+  losses that count only masked positions ignore them.
+  """
+  rows = _Rows(prepared, "eval")
+  b = _host_rows(global_batch_size, process_index, process_count)
+  if rows.num_rows == 0:
+    raise ValueError(
+        f"The eval split of {prepared.directory} is empty: no document was held out. Raise "
+        "data.eval_fraction or use more documents.")
+
+  def host_batch(step):
+    first = int(step) * global_batch_size + process_index * b
+    return rows.gather(np.arange(first, first + b, dtype=np.int64))
+
+  steps = tf.data.Dataset.range(num_eval_steps(prepared, global_batch_size))
+  return _as_iterator(steps, host_batch, [b, rows.seq_len], prefetch_batches)

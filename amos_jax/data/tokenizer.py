@@ -1,0 +1,117 @@
+"""SentencePiece tokenizer with the special tokens of amos_jax.special_tokens at fixed ids."""
+
+import dataclasses
+import hashlib
+import os
+from typing import Iterable, Sequence
+
+import sentencepiece as spm
+
+from amos_jax import special_tokens
+
+# Longest line fed to the trainer; longer ones are cut (SentencePiece would drop them).
+_MAX_TRAIN_LINE_CHARS = 4096
+
+
+@dataclasses.dataclass(frozen=True)
+class Tokenizer:
+  """A loaded SentencePiece model; `model_path` is the file checkpoints and exports copy."""
+  model_path: str
+  processor: spm.SentencePieceProcessor
+
+  @property
+  def vocab_size(self) -> int:
+    """Number of pieces, special tokens included."""
+    return self.processor.vocab_size()
+
+  def encode(self, text: str) -> list[int]:
+    """Token ids of `text`, without [CLS]/[SEP]; "[MASK]" in text is plain characters."""
+    return self.processor.encode(text)
+
+  def encode_batch(self, texts: Sequence[str], num_threads: int = 0) -> list[list[int]]:
+    """Encodes many texts on `num_threads` C++ threads (0: all cores)."""
+    return self.processor.encode(list(texts), num_threads=num_threads or os.cpu_count())
+
+  def decode(self, ids: Iterable[int]) -> str:
+    """Text of `ids`; special tokens ([PAD], [CLS], [SEP], [MASK]) decode to nothing."""
+    return self.processor.decode([int(i) for i in ids])
+
+  def vocab_sha256(self) -> str:
+    """Hash of the pieces and their scores: equal for equal vocabularies, unlike the file's
+    hash (the file also records training options such as its temporary path)."""
+    digest = hashlib.sha256()
+    for i in range(self.vocab_size):
+      digest.update(f"{self.processor.id_to_piece(i)}\t{self.processor.get_score(i)}\n"
+                    .encode("utf-8"))
+    return digest.hexdigest()
+
+
+def train_tokenizer(lines: Iterable[str], model_path: str, *, vocab_size: int,
+                    model_type: str = "unigram", max_lines: int = 1_000_000) -> Tokenizer:
+  """Trains a cased SentencePiece model on `lines` and writes it to `model_path`.
+
+  The model file is written under a temporary name and renamed last, so a crash never
+  leaves a truncated model at `model_path`. Training uses all cores; the learned pieces
+  can differ slightly with the number of cores, so the model file (not the corpus) is
+  what runs share.
+  """
+  if model_type not in ("unigram", "bpe"):
+    raise ValueError(f"tokenizer_model_type must be 'unigram' or 'bpe', got {model_type!r}.")
+  prefix = f"{model_path}.tmp-{os.getpid()}"
+  sentences = (line[:_MAX_TRAIN_LINE_CHARS] for line in lines if line.strip())
+  try:
+    spm.SentencePieceTrainer.train(
+        sentence_iterator=sentences,
+        model_prefix=prefix,
+        vocab_size=vocab_size,
+        model_type=model_type,
+        # nmt_nfkc normalizes Unicode but keeps case: the model is cased.
+        normalization_rule_name="nmt_nfkc",
+        character_coverage=0.9995,
+        # [PAD] [UNK] [CLS] [SEP] are SentencePiece's own pad/unk/bos/eos slots; [MASK] is a
+        # control symbol, so encoding text never yields it and decoding drops it.
+        pad_id=special_tokens.PAD_ID, pad_piece=special_tokens.PAD,
+        unk_id=special_tokens.UNK_ID, unk_piece=special_tokens.UNK,
+        bos_id=special_tokens.CLS_ID, bos_piece=special_tokens.CLS,
+        eos_id=special_tokens.SEP_ID, eos_piece=special_tokens.SEP,
+        control_symbols=[special_tokens.MASK],
+        input_sentence_size=max_lines,
+        shuffle_input_sentence=True,
+        max_sentence_length=4 * _MAX_TRAIN_LINE_CHARS,
+        num_threads=os.cpu_count(),
+        minloglevel=2,
+    )
+  except RuntimeError as e:
+    if "Vocabulary size" in str(e) or "vocab_size" in str(e):
+      raise ValueError(
+          f"Cannot train a SentencePiece vocabulary of {vocab_size} pieces from this corpus: "
+          f"it is too small or too uniform ({e}). Use more text or a smaller "
+          "config.model.vocab_size.") from e
+    raise
+  finally:
+    vocab_file = prefix + ".vocab"
+    if os.path.exists(vocab_file):
+      os.remove(vocab_file)
+  os.replace(prefix + ".model", model_path)
+  return load_tokenizer(model_path, vocab_size=vocab_size)
+
+
+def load_tokenizer(path: str, vocab_size: int | None = None) -> Tokenizer:
+  """Loads a SentencePiece model and checks its vocab size and special-token ids."""
+  if not os.path.isfile(path):
+    raise FileNotFoundError(f"No SentencePiece model at {path!r}.")
+  processor = spm.SentencePieceProcessor(model_file=path)
+  if vocab_size is not None and processor.vocab_size() != vocab_size:
+    raise ValueError(
+        f"Tokenizer {path!r} has {processor.vocab_size()} pieces but config.model.vocab_size "
+        f"is {vocab_size}: they must match.")
+  for token_id, piece in ((special_tokens.PAD_ID, special_tokens.PAD),
+                          (special_tokens.UNK_ID, special_tokens.UNK),
+                          (special_tokens.CLS_ID, special_tokens.CLS),
+                          (special_tokens.SEP_ID, special_tokens.SEP),
+                          (special_tokens.MASK_ID, special_tokens.MASK)):
+    if processor.id_to_piece(token_id) != piece:
+      raise ValueError(
+          f"Tokenizer {path!r} has {processor.id_to_piece(token_id)!r} at id {token_id}, "
+          f"expected {piece!r} (amos_jax.special_tokens).")
+  return Tokenizer(model_path=os.path.abspath(path), processor=processor)

@@ -32,13 +32,25 @@ def build(config: ml_collections.ConfigDict, mesh: jax.sharding.Mesh | None = No
   return Pretraining(model, optimizer, learning_rate_fn, mesh, train_step)
 
 
-def initial_state(pretraining: Pretraining, config: ml_collections.ConfigDict) -> TrainState:
-  """A fresh replicated TrainState, initialised on device from the config's seed."""
+def _init_fn(pretraining: Pretraining, config: ml_collections.ConfigDict):
   def init(key):
     params = init_params(pretraining.model, key, config.seq_len)
     return create_train_state(params, pretraining.optimizer)
+  return init
+
+
+def initial_state(pretraining: Pretraining, config: ml_collections.ConfigDict) -> TrainState:
+  """A fresh replicated TrainState, initialised on device from the config's seed."""
   replicated = NamedSharding(pretraining.mesh, P())
-  return jax.jit(init, out_shardings=replicated)(init_key(config))
+  return jax.jit(_init_fn(pretraining, config), out_shardings=replicated)(init_key(config))
+
+
+def abstract_state(pretraining: Pretraining, config: ml_collections.ConfigDict) -> TrainState:
+  """Shapes, dtypes and (replicated) shardings of the TrainState, without allocating it."""
+  shapes = jax.eval_shape(_init_fn(pretraining, config), init_key(config))
+  replicated = NamedSharding(pretraining.mesh, P())
+  return jax.tree_util.tree_map(
+      lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=replicated), shapes)
 
 
 def init_key(config):

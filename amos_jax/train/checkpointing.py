@@ -64,7 +64,25 @@ class Checkpointer:
     self._manager.close()
 
 
-def abstract_like(state: TrainState) -> TrainState:
-  """ShapeDtypeStructs (with shardings) of a state, for restoring without allocating twice."""
-  return jax.tree_util.tree_map(
-      lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=x.sharding), state)
+
+def load_params(directory: str, step: int | None = None):
+  """(step, params) of a checkpoint, on this host's first device, whatever the topology
+  (device or host count) that saved it; the optimizer state is not read."""
+  manager = ocp.CheckpointManager(
+      directory, options=ocp.CheckpointManagerOptions(read_only=True),
+      item_handlers={"state": ocp.PyTreeCheckpointHandler(),
+                     "data": ocp.JsonCheckpointHandler()})
+  step = manager.latest_step() if step is None else step
+  if step is None:
+    raise FileNotFoundError(f"No complete checkpoint in {directory}.")
+  metadata = manager.item_metadata(step)["state"].tree
+  device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
+  target = jax.tree_util.tree_map(
+      lambda leaf: jax.ShapeDtypeStruct(leaf.shape, leaf.dtype, sharding=device),
+      metadata["params"])
+  restore_args = jax.tree_util.tree_map(
+      lambda leaf: ocp.ArrayRestoreArgs(sharding=device), target)
+  restored = manager.restore(step, args=ocp.args.Composite(state=ocp.args.PyTreeRestore(
+      item={"params": target}, restore_args={"params": restore_args}, partial_restore=True)))
+  manager.close()
+  return step, restored.state["params"]

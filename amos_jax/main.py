@@ -1,0 +1,49 @@
+"""Command line: python -m amos_jax.main --config=configs/tiny.py --workdir=/tmp/amos
+
+Modes: `train` (default; prepares the data first when needed), `prepare` (data only).
+Multi-host: on TPU VMs and SLURM `jax.distributed.initialize()` finds its peers by itself
+(--distributed); elsewhere pass --coordinator_address, --num_processes and --process_id.
+"""
+
+from absl import app, flags, logging
+import jax
+from ml_collections import config_flags
+
+config_flags.DEFINE_config_file("config", None, "Config file, e.g. configs/base.py[:preset].")
+flags.DEFINE_string("workdir", None, "Checkpoints, metrics and prepared data go here.")
+flags.DEFINE_enum("mode", "train", ["train", "prepare"], "What to run.")
+flags.DEFINE_integer("stop_at_step", None,
+                     "Save and exit after this step (time-limited jobs); rerun to resume.")
+flags.DEFINE_bool("distributed", False,
+                  "Call jax.distributed.initialize() (auto-detected on TPU VMs and SLURM).")
+flags.DEFINE_string("coordinator_address", None, "host:port of process 0, for multi-host.")
+flags.DEFINE_integer("num_processes", None, "Number of processes, for multi-host.")
+flags.DEFINE_integer("process_id", None, "This process's index, for multi-host.")
+FLAGS = flags.FLAGS
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+  if FLAGS.coordinator_address or FLAGS.distributed:
+    jax.distributed.initialize(FLAGS.coordinator_address, FLAGS.num_processes,
+                               FLAGS.process_id)
+  logging.info("JAX process %d/%d, %d local / %d global devices.", jax.process_index(),
+               jax.process_count(), jax.local_device_count(), jax.device_count())
+
+  # Imported after jax.distributed.initialize, which must run before any computation.
+  from amos_jax.data import tf_setup
+  tf_setup.hide_gpus_from_tf()
+  if FLAGS.mode == "prepare":
+    from amos_jax.data import prepare
+    prepare.prepare(FLAGS.config.data, seq_len=FLAGS.config.seq_len,
+                    vocab_size=FLAGS.config.model.vocab_size, workdir=FLAGS.workdir,
+                    batch_size=FLAGS.config.batch_size)
+  else:
+    from amos_jax.train import loop
+    loop.train_and_evaluate(FLAGS.config, FLAGS.workdir, FLAGS.stop_at_step)
+
+
+if __name__ == "__main__":
+  flags.mark_flags_as_required(["config", "workdir"])
+  app.run(main)

@@ -1,0 +1,210 @@
+"""The training program end to end: metrics, checkpoints, exact resume, preemption, hosts."""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import jax
+import numpy as np
+import pytest
+
+from amos_jax import config_validation
+from amos_jax.data import prepare as prepare_lib
+from amos_jax.train import checkpointing
+from amos_jax.train import loop
+from amos_jax.train import metric_logging
+from configs import tiny
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+# Small enough for CPU: 8 sequences of 64 tokens per step on 8 emulated devices.
+OVERRIDES = dict(num_train_steps=16, batch_size=8, seq_len=64, log_every_steps=1,
+                 eval_every_steps=8, checkpoint_every_steps=4, eval_batches=2,
+                 peak_flops_per_device=1e11)
+
+
+@pytest.fixture(scope="module")
+def prepared_dir(tmp_path_factory):
+  """The bundled sample, prepared once for every test here."""
+  config = tiny.get_config()
+  directory = str(tmp_path_factory.mktemp("prepared") / "data")
+  config.data.prepared_dir = directory
+  prepare_lib.prepare(config.data, seq_len=OVERRIDES["seq_len"],
+                      vocab_size=config.model.vocab_size, workdir=directory)
+  return directory
+
+
+def make_config(prepared_dir, **overrides):
+  config = tiny.get_config()
+  config.update({**OVERRIDES, **overrides})
+  config.data.prepared_dir = prepared_dir
+  return config
+
+
+def cli(workdir, prepared_dir, extra_flags=(), env=None, **overrides):
+  """The command line of `python -m amos_jax.main` for the same config as make_config."""
+  flags = [f"--config.{k}={v}" for k, v in {**OVERRIDES, **overrides}.items()]
+  return ([sys.executable, "-m", "amos_jax.main", f"--config={REPO}/configs/tiny.py",
+           f"--workdir={workdir}", f"--config.data.prepared_dir={prepared_dir}"]
+          + flags + list(extra_flags))
+
+
+def run_cli(*args, **kwargs):
+  result = subprocess.run(cli(*args, **kwargs), cwd=REPO, capture_output=True, text=True,
+                          timeout=300)
+  assert result.returncode == 0, result.stderr[-3000:]
+  return result
+
+
+def losses(workdir):
+  return {r["step"]: r["loss"] for r in metric_logging.read_metrics(workdir) if "loss" in r}
+
+
+def final_params(workdir):
+  return checkpointing.load_params(os.path.join(workdir, "checkpoints"))
+
+
+def assert_trees_equal(a, b):
+  for x, y in zip(jax.tree_util.tree_leaves(a), jax.tree_util.tree_leaves(b), strict=True):
+    np.testing.assert_array_equal(x, y)
+
+
+def test_end_to_end_writes_metrics_checkpoints_and_learns(tmp_path, prepared_dir):
+  workdir = str(tmp_path / "run")
+  config = make_config(prepared_dir, num_train_steps=40, eval_every_steps=20)
+  config.optimizer.learning_rate = 3e-3
+  config.optimizer.warmup_steps = 5
+  loop.train_and_evaluate(config, workdir)
+
+  records = metric_logging.read_metrics(workdir)
+  train = [r for r in records if "loss" in r]
+  assert [r["step"] for r in train] == list(range(1, 41))
+  for key in ("mlm_loss", "rtd_loss", "mixture_weight/depth_1", "tokens_per_s", "mfu",
+              "learning_rate", "grad_norm", "mlm_accuracy/depth_3"):
+    assert key in train[0], key
+  assert np.mean([r["loss"] for r in train[-5:]]) < 0.8 * np.mean(
+      [r["loss"] for r in train[:5]])
+  evals = [r for r in records if "eval/rtd_auc" in r]
+  assert [r["step"] for r in evals] == [20, 40]
+  assert 0.5 < evals[-1]["eval/rtd_auc"] <= 1.0
+  assert json.load(open(os.path.join(workdir, "config.json")))["batch_size"] == 8
+  assert os.path.isfile(os.path.join(workdir, loop.TOKENIZER_FILE))
+  assert os.listdir(os.path.join(workdir, "tensorboard"))
+  step, _ = final_params(workdir)
+  assert step == 40
+  assert sorted(int(d) for d in os.listdir(os.path.join(workdir, "checkpoints"))
+                if d.isdigit()) == [32, 36, 40]  # keep_checkpoints=3
+
+
+def test_resume_in_a_new_process_is_bitwise_identical(tmp_path, prepared_dir):
+  straight, halves = str(tmp_path / "straight"), str(tmp_path / "halves")
+  run_cli(straight, prepared_dir)
+  run_cli(halves, prepared_dir, extra_flags=["--stop_at_step=8"])
+  assert final_params(halves)[0] == 8
+  run_cli(halves, prepared_dir)
+  assert losses(halves) == losses(straight)
+  assert len(losses(straight)) == 16
+  step, params = final_params(halves)
+  assert step == 16
+  assert_trees_equal(params, final_params(straight)[1])
+
+
+def test_killed_saves_are_ignored_and_sigterm_saves_and_exits_cleanly(tmp_path, prepared_dir):
+  workdir = str(tmp_path / "run")
+  overrides = dict(num_train_steps=400, checkpoint_every_steps=1, eval_every_steps=1000)
+  process = subprocess.Popen(cli(workdir, prepared_dir, **overrides), cwd=REPO,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+  checkpoints = os.path.join(workdir, "checkpoints")
+  wait_for(lambda: len([d for d in os.listdir(checkpoints) if d.isdigit()]) >= 2
+           if os.path.isdir(checkpoints) else False)
+  process.send_signal(signal.SIGKILL)  # Saves run every step, so one is likely in flight.
+  process.wait()
+  # A save cut off half-way, as a kill leaves it.
+  os.makedirs(os.path.join(checkpoints, "399.orbax-checkpoint-tmp-1234", "state"))
+  killed_at = max(int(d) for d in os.listdir(checkpoints) if d.isdigit())
+
+  process = subprocess.Popen(cli(workdir, prepared_dir, **overrides), cwd=REPO,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+  wait_for(lambda: max(losses(workdir)) > killed_at + 2)
+  process.send_signal(signal.SIGTERM)
+  _, stderr = process.communicate(timeout=120)
+  assert process.returncode == 0, stderr[-3000:]
+  assert "Preempted: saved step" in stderr
+  step, _ = final_params(workdir)
+  assert killed_at + 2 < step < 400
+  resumed = [r["step"] for r in metric_logging.read_metrics(workdir) if "loss" in r]
+  assert resumed[resumed.index(killed_at + 1) - 1] <= killed_at  # Continued after the kill.
+
+
+def wait_for(condition, timeout=240):
+  deadline = time.time() + timeout
+  while time.time() < deadline:
+    try:
+      if condition():
+        return
+    except (FileNotFoundError, ValueError, json.JSONDecodeError):
+      pass
+    time.sleep(0.2)
+  raise TimeoutError("condition not met in time")
+
+
+def free_port():
+  with socket.socket() as sock:
+    sock.bind(("localhost", 0))
+    return sock.getsockname()[1]
+
+
+def test_two_hosts_agree_with_one(tmp_path, prepared_dir):
+  single = str(tmp_path / "single")
+  overrides = dict(num_train_steps=6)
+  run_cli(single, prepared_dir, **overrides)
+  hosts = str(tmp_path / "hosts")
+  env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=4"}
+  port = free_port()
+  processes = [
+      subprocess.Popen(cli(hosts, prepared_dir, extra_flags=[
+          f"--coordinator_address=localhost:{port}", "--num_processes=2",
+          f"--process_id={index}"], **overrides), cwd=REPO, env=env,
+          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+      for index in range(2)]
+  for process in processes:
+    _, stderr = process.communicate(timeout=300)
+    assert process.returncode == 0, stderr[-3000:]
+  single_losses, host_losses = losses(single), losses(hosts)
+  assert single_losses.keys() == host_losses.keys()
+  np.testing.assert_allclose(list(host_losses.values()), list(single_losses.values()),
+                             rtol=1e-5)
+  _, single_params = final_params(single)
+  _, host_params = final_params(hosts)
+  for x, y in zip(jax.tree_util.tree_leaves(host_params),
+                  jax.tree_util.tree_leaves(single_params), strict=True):
+    np.testing.assert_allclose(x, y, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (dict(batch_size=12), "config.batch_size=12: expected a multiple of 8 devices"),
+    (dict(num_train_steps=-5), "config.num_train_steps=-5: expected a positive integer"),
+    (dict(seq_len=256), "config.seq_len=256: expected at most model.max_position_embeddings"),
+])
+def test_bad_config_values_fail_fast_naming_the_key(tmp_path, prepared_dir, overrides,
+                                                    message):
+  with pytest.raises(config_validation.ConfigError, match=message):
+    loop.train_and_evaluate(make_config(prepared_dir, **overrides), str(tmp_path))
+
+
+def test_unknown_config_key_is_named(tmp_path, prepared_dir):
+  config = make_config(prepared_dir)
+  config.optimizer.learning_rte = 1e-3
+  with pytest.raises(config_validation.ConfigError, match="config.optimizer.learning_rte"):
+    loop.train_and_evaluate(config, str(tmp_path))
+
+
+def test_cli_rejects_an_unknown_override(tmp_path, prepared_dir):
+  result = subprocess.run(cli(str(tmp_path), prepared_dir, num_trian_steps=3), cwd=REPO,
+                          capture_output=True, text=True, timeout=120)
+  assert result.returncode != 0
+  assert "num_trian_steps" in result.stderr

@@ -1,5 +1,6 @@
 """Builders shared by test_export and test_inference: a tiny tokenizer, model and export."""
 
+import functools
 import os
 import random
 
@@ -41,13 +42,16 @@ def model_config():
   return helpers.tiny_config(vocab_size=VOCAB_SIZE).model
 
 
-def amos_params(config, seed: int = 0):
-  """A freshly initialised full AmosModel tree (generator and all)."""
-  return amos.init_params(amos.AmosModel(config), jax.random.key(seed), seq_len=32)
+@functools.cache
+def amos_params(seed: int = 0):
+  """An initialised full AmosModel tree (generator and all) of model_config(); shared, so
+  do not modify it."""
+  init = jax.jit(lambda key: amos.init_params(amos.AmosModel(model_config()), key, seq_len=32))
+  return init(jax.random.key(seed))
 
 
 def export_pretrained(tmp_dir: str, tokenizer_path: str, **kwargs) -> str:
   """Exports a random AmosModel's encoder to tmp_dir/export."""
   config = model_config()
-  return export.export_encoder(amos_params(config), config, tokenizer_path,
+  return export.export_encoder(amos_params(), config, tokenizer_path,
                                os.path.join(tmp_dir, "export"), **kwargs)

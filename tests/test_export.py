@@ -83,7 +83,7 @@ def test_crash_during_export_leaves_nothing(tmp_path, tokenizer_path, monkeypatc
 
 def test_export_rejects_a_tree_that_does_not_match_the_config(tmp_path, tokenizer_path):
   config = export_helpers.model_config()
-  params = export_helpers.amos_params(config)
+  params = export_helpers.amos_params()
   config.ffn_size = 128
   with pytest.raises(ValueError, match=r"'discriminator/block_0/ffn_in/bias' has shape "
                                        r"\(256,\) but model_config needs \(128,\)"):

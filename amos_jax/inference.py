@@ -7,9 +7,9 @@
   encoder.predict(["a fine movie"]).labels  # a fine-tuned export only
 
 Inputs are tokenized as `[CLS] a [SEP]` or `[CLS] a [SEP] b [SEP]` (glue.features, so
-inference matches fine-tuning), truncated to max_position_embeddings, sorted by length,
-and run in batches of a fixed size padded to the smallest of a few bucket lengths: the jitted
-forward compiles once per bucket, never per input.
+inference matches fine-tuning), truncated to max_length (max_position_embeddings by
+default), sorted by length, and run in batches of a fixed size padded to the smallest of a
+few bucket lengths: the jitted forward compiles once per bucket, never per input.
 """
 
 from typing import NamedTuple, Sequence
@@ -89,13 +89,14 @@ class LoadedEncoder:
 
   def __init__(self, module, params, tokenizer: SentencePieceTokenizer,
                config: ml_collections.ConfigDict, task: export.TaskInfo | None,
-               buckets: Sequence[int] = DEFAULT_BUCKETS):
+               buckets: Sequence[int] = DEFAULT_BUCKETS, max_length: int | None = None):
     self.module = module
     self.params = jax.device_put(params)
     self.tokenizer = tokenizer
     self.config = config
     self.task = task
-    self.max_length = config.max_position_embeddings
+    self.max_length = min(max_length or config.max_position_embeddings,
+                          config.max_position_embeddings)
     self.buckets = tuple(sorted({b for b in buckets if b < self.max_length} |
                                 {self.max_length}))
     # Incremented while tracing only: how many programs the forward passes compiled.
@@ -178,7 +179,8 @@ class LoadedEncoder:
 
 
 def load(path: str, *, attention_implementation: str | None = None,
-         dtype: str | None = None, buckets: Sequence[int] = DEFAULT_BUCKETS) -> LoadedEncoder:
+         dtype: str | None = None, buckets: Sequence[int] = DEFAULT_BUCKETS,
+         max_length: int | None = None) -> LoadedEncoder:
   """Loads and checks an export directory.
 
   Args:
@@ -186,8 +188,9 @@ def load(path: str, *, attention_implementation: str | None = None,
     attention_implementation: overrides the trained setting, which may name a GPU-only
       kernel; None lets XLA pick for the device at hand.
     dtype: compute dtype override, e.g. "float32" to run a bf16-trained model on CPU.
-    buckets: padded lengths the forward pass compiles for; max_position_embeddings is
-      always one of them.
+    buckets: padded lengths the forward pass compiles for; max_length is always one of them.
+    max_length: inputs are truncated to this many tokens, specials included; None (and the
+      upper limit) is max_position_embeddings.
 
   Raises:
     FileNotFoundError: a file of the export is missing.
@@ -204,4 +207,4 @@ def load(path: str, *, attention_implementation: str | None = None,
   params = export.read_params(params_path)
   export.check_param_tree(params, export.expected_params(module), params_path)
   tokenizer = load_tokenizer(tokenizer_path, model_config.vocab_size)
-  return LoadedEncoder(module, params, tokenizer, model_config, task, buckets)
+  return LoadedEncoder(module, params, tokenizer, model_config, task, buckets, max_length)

@@ -31,10 +31,14 @@ def amos_params(config):
 
 
 @pytest.fixture(scope="module")
-def encoder(tmp_path_factory, config, amos_params, tokenizer_path):
-  out = export.export_encoder(amos_params, config, tokenizer_path,
-                              str(tmp_path_factory.mktemp("pretrained") / "export"))
-  return inference.load(out)
+def pretrained_export(tmp_path_factory, config, amos_params, tokenizer_path):
+  return export.export_encoder(amos_params, config, tokenizer_path,
+                               str(tmp_path_factory.mktemp("pretrained") / "export"))
+
+
+@pytest.fixture(scope="module")
+def encoder(pretrained_export):
+  return inference.load(pretrained_export)
 
 
 def discriminator_hidden(config, amos_params, token_ids):
@@ -61,7 +65,8 @@ def test_encode_matches_the_training_discriminator(encoder, config, amos_params)
   assert out.lengths[-1] == config.max_position_embeddings  # Truncated.
   for index, token_ids in enumerate(rows):
     expected = discriminator_hidden(config, amos_params, token_ids)
-    np.testing.assert_allclose(out.hidden_states[index, :len(token_ids)], expected, atol=1e-5)
+    np.testing.assert_allclose(out.hidden_states[index, :len(token_ids)], expected,
+                               rtol=1e-6, atol=1e-6)
     np.testing.assert_array_equal(out.hidden_states[index, len(token_ids):], 0)
     np.testing.assert_array_equal(out.pooled[index], out.hidden_states[index, 0])
 
@@ -85,6 +90,16 @@ def test_no_recompile_within_a_bucket(encoder):
   assert encoder.trace_count == traces
   encoder.encode([" ".join(export_helpers.sentences(4))], batch_size=4)  # The 64+ bucket.
   assert encoder.trace_count == traces + 1
+
+
+def test_max_length_truncates_and_caps_the_buckets(pretrained_export, config, encoder):
+  short = inference.load(pretrained_export, max_length=40)
+  assert short.buckets == (32, 40)
+  full_lengths = encoder.encode(TEXTS).lengths
+  assert full_lengths.max() > 40
+  np.testing.assert_array_equal(short.encode(TEXTS).lengths, np.minimum(full_lengths, 40))
+  assert inference.load(pretrained_export, max_length=10_000).max_length == (
+      config.max_position_embeddings)
 
 
 def test_bf16_export_is_close(tmp_path, config, amos_params, tokenizer_path, encoder):

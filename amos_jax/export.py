@@ -116,8 +116,11 @@ def check_param_tree(params, expected, source: str, against: str = "config.json'
 
 
 def _encoder_tree(params, task: TaskInfo | None):
-  """The tree to export: TextEncoder params (taken from AmosModel's if needed) or, with a
-  task, a SequenceClassifier tree."""
+  """The tree to export: TextEncoder params, or with a task a SequenceClassifier tree.
+
+  An AmosModel tree is cut down to its TextEncoder part; generator, mixture and RTD head
+  are dropped.
+  """
   if task is not None:
     if set(params) != {"encoder", HEAD_PARAMS}:
       raise ValueError(
@@ -139,6 +142,7 @@ def _cast(params, dtype):
 
 
 def _file_record(path: str) -> dict:
+  """Name, size and sha256 of a file, as config.json records it."""
   digest = hashlib.sha256()
   with open(path, "rb") as f:
     for chunk in iter(lambda: f.read(1 << 24), b""):
@@ -166,6 +170,7 @@ def export_encoder(params, model_config: ml_collections.ConfigDict, tokenizer_pa
     tokenizer_path: the SentencePiece .model the encoder was trained with; copied.
     out_dir: the export directory; must not exist unless `overwrite`.
     task: label names (and task name) of a fine-tuned model; None for a pretrained encoder.
+      A glue.tasks.TaskSpec works too.
     dtype: e.g. "bfloat16" to cast the floating parameters; None keeps them as they are.
       config.json's param_dtype records the dtype written.
     overwrite: replace an existing export at `out_dir` (swapped in by rename, at the end).
@@ -179,15 +184,15 @@ def export_encoder(params, model_config: ml_collections.ConfigDict, tokenizer_pa
     raise FileNotFoundError(f"No SentencePiece model at {tokenizer_path!r}.")
 
   model = {k: v for k, v in model_config.to_dict().items() if k != "generator"}
-  tree = jax.tree.map(np.asarray, jax.device_get(_encoder_tree(params, task)))
-  if dtype is not None:
-    tree = _cast(tree, jnp.dtype(dtype))
-  model["param_dtype"] = jnp.dtype(jax.tree.leaves(tree)[0].dtype).name
   missing = [k for k in ENCODER_CONFIG_KEYS if k not in model]
   if missing:
     raise ValueError(f"model_config lacks {missing}: the export could not be rebuilt.")
-  check_param_tree(tree, expected_params(build_module(ml_collections.ConfigDict(model), task)),
-                   "params", against="model_config")
+  tree = jax.tree.map(np.asarray, jax.device_get(_encoder_tree(params, task)))
+  if dtype is not None:
+    tree = _cast(tree, jnp.dtype(dtype))
+    model["param_dtype"] = jnp.dtype(dtype).name
+  module = build_module(ml_collections.ConfigDict(model), task)
+  check_param_tree(tree, expected_params(module), "params", against="model_config")
 
   parent = os.path.dirname(out_dir)
   os.makedirs(parent, exist_ok=True)
@@ -206,7 +211,7 @@ def export_encoder(params, model_config: ml_collections.ConfigDict, tokenizer_pa
     record = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
-        "module": type(build_module(ml_collections.ConfigDict(model), task)).__name__,
+        "module": type(module).__name__,
         "model": model,
         "task": task_record,
         "params": _file_record(params_path),

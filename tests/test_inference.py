@@ -10,6 +10,7 @@ import pytest
 from amos_jax import export
 from amos_jax import inference
 from amos_jax import special_tokens
+from amos_jax.glue import tasks
 from amos_jax.models import amos
 from amos_jax.models import classifier
 from tests import export_helpers
@@ -123,15 +124,17 @@ def classifier_params(config, amos_params, num_labels):
   return {"encoder": amos.encoder_params(amos_params), "head": head}
 
 
-@pytest.mark.parametrize("label_names", [("entailment", "neutral", "contradiction"), ()])
+@pytest.mark.parametrize("task_name", ["mnli", "stsb"])
 def test_fine_tuned_export_reproduces_predictions(tmp_path, config, amos_params, tokenizer_path,
-                                                  label_names):
-  task = export.TaskInfo("mnli" if label_names else "stsb", label_names)
-  params = classifier_params(config, amos_params, task.num_labels)
+                                                  task_name):
+  spec = tasks.get_task(task_name)  # A GLUE TaskSpec is accepted as the export's task.
+  params = classifier_params(config, amos_params, spec.num_labels)
   out = export.export_encoder(params, config, tokenizer_path, str(tmp_path / "export"),
-                              task=task)
+                              task=spec)
   loaded = inference.load(out)
-  assert loaded.task == task
+  task = loaded.task
+  assert task == export.TaskInfo(spec.name, spec.label_names)
+  assert task.is_regression == spec.is_regression
   assert isinstance(loaded.module, classifier.SequenceClassifier)
   predictions = loaded.predict(TEXTS, batch_size=2)
 
@@ -145,7 +148,7 @@ def test_fine_tuned_export_reproduces_predictions(tmp_path, config, amos_params,
     assert predictions.labels is None
   else:
     np.testing.assert_array_equal(predictions.label_ids, predictions.logits.argmax(-1))
-    assert predictions.labels == [label_names[i] for i in predictions.label_ids]
+    assert predictions.labels == [task.label_names[i] for i in predictions.label_ids]
     np.testing.assert_allclose(predictions.probabilities.sum(-1), 1, rtol=1e-6)
   # encode on a fine-tuned export runs its (pretrained) encoder.
   np.testing.assert_array_equal(loaded.encode(TEXTS[:1]).pooled.shape, (1, config.hidden_size))

@@ -302,3 +302,39 @@ def read_params(path: str):
     raise ValueError(f"{path} is not a flax msgpack parameter file: it decodes to a "
                      f"{type(tree).__name__}, not a tree.")
   return tree
+
+
+def export_checkpoint(workdir: str, out_dir: str, *, dtype: str | None = None,
+                      overwrite: bool = False, step: int | None = None) -> str:
+  """Exports the encoder of a pretraining workdir's newest (or `step`) checkpoint."""
+  from amos_jax.train import checkpointing  # Training code; export readers do not need it.
+  config_path = os.path.join(workdir, "config.json")
+  if not os.path.isfile(config_path):
+    raise FileNotFoundError(f"{config_path} not found: is {workdir} a pretraining workdir?")
+  with open(config_path, encoding="utf-8") as file:
+    config = ml_collections.ConfigDict(json.load(file))
+  _, params = checkpointing.load_params(os.path.join(workdir, "checkpoints"), step)
+  return export_encoder(params, config.model, os.path.join(workdir, TOKENIZER_FILE), out_dir,
+                        dtype=dtype, overwrite=overwrite)
+
+
+def _main():
+  from absl import app, flags
+  flags.DEFINE_string("workdir", None, "Pretraining workdir (config.json, checkpoints/).")
+  flags.DEFINE_string("out", None, "Export directory to write.")
+  flags.DEFINE_string("dtype", None, "Cast the parameters, e.g. bfloat16.")
+  flags.DEFINE_integer("step", None, "Checkpoint step; default the newest.")
+  flags.DEFINE_bool("overwrite", False, "Replace an existing export.")
+  flags.mark_flags_as_required(["workdir", "out"])
+
+  def main(argv):
+    del argv
+    path = export_checkpoint(flags.FLAGS.workdir, flags.FLAGS.out, dtype=flags.FLAGS.dtype,
+                             overwrite=flags.FLAGS.overwrite, step=flags.FLAGS.step)
+    print(f"Exported the encoder to {path}")
+
+  app.run(main)
+
+
+if __name__ == "__main__":
+  _main()

@@ -18,10 +18,10 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
-import sentencepiece as spm
 
 from amos_jax import export
 from amos_jax import special_tokens
+from amos_jax.data import tokenizer as tokenizer_lib
 from amos_jax.glue import data
 from amos_jax.glue import features
 from amos_jax.models import classifier
@@ -47,47 +47,10 @@ class Predictions(NamedTuple):
   scores: np.ndarray | None  # [N] float32 regression outputs.
 
 
-class SentencePieceTokenizer(NamedTuple):
-  """The subset of amos_jax.data.tokenizer.Tokenizer that inference uses."""
-  processor: spm.SentencePieceProcessor
-
-  @property
-  def vocab_size(self) -> int:
-    return self.processor.vocab_size()
-
-  def encode(self, text: str) -> list[int]:
-    """Token ids without [CLS]/[SEP]."""
-    return self.processor.encode(text)
-
-  def decode(self, ids: Sequence[int]) -> str:
-    return self.processor.decode([int(i) for i in ids])
-
-
-def load_tokenizer(path: str, vocab_size: int) -> SentencePieceTokenizer:
-  """Loads the export's SentencePiece model and checks it against config.json.
-
-  The one place to switch to amos_jax.data.tokenizer.load_tokenizer once it is merged.
-  """
-  try:
-    processor = spm.SentencePieceProcessor(model_file=path)
-  except (RuntimeError, OSError) as e:
-    raise ValueError(f"{path} is not a SentencePiece model ({e}).") from e
-  if processor.vocab_size() != vocab_size:
-    raise ValueError(f"Tokenizer {path} has {processor.vocab_size()} pieces but config.json's "
-                     f"vocab_size is {vocab_size}: they must match.")
-  for token_id, piece in ((special_tokens.PAD_ID, special_tokens.PAD),
-                          (special_tokens.CLS_ID, special_tokens.CLS),
-                          (special_tokens.SEP_ID, special_tokens.SEP)):
-    if processor.id_to_piece(token_id) != piece:
-      raise ValueError(f"Tokenizer {path} has {processor.id_to_piece(token_id)!r} at id "
-                       f"{token_id}, expected {piece!r} (amos_jax.special_tokens).")
-  return SentencePieceTokenizer(processor)
-
-
 class LoadedEncoder:
   """An export in memory: the plain Flax module, its params, tokenizer and config."""
 
-  def __init__(self, module, params, tokenizer: SentencePieceTokenizer,
+  def __init__(self, module, params, tokenizer: tokenizer_lib.Tokenizer,
                config: ml_collections.ConfigDict, task: export.TaskInfo | None,
                buckets: Sequence[int] = DEFAULT_BUCKETS, max_length: int | None = None):
     self.module = module
@@ -206,5 +169,5 @@ def load(path: str, *, attention_implementation: str | None = None,
   module = export.build_module(model_config, task)
   params = export.read_params(params_path)
   export.check_param_tree(params, export.expected_params(module), params_path)
-  tokenizer = load_tokenizer(tokenizer_path, model_config.vocab_size)
+  tokenizer = tokenizer_lib.load_tokenizer(tokenizer_path, model_config.vocab_size)
   return LoadedEncoder(module, params, tokenizer, model_config, task, buckets, max_length)

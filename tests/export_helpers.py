@@ -5,10 +5,9 @@ import os
 import random
 
 import jax
-import sentencepiece as spm
 
 from amos_jax import export
-from amos_jax import special_tokens
+from amos_jax.data import tokenizer as tokenizer_lib
 from amos_jax.models import amos
 from tests import helpers
 
@@ -25,16 +24,8 @@ def sentences(count: int, seed: int = 0) -> list[str]:
 
 def train_tokenizer(directory: str, vocab_size: int = VOCAB_SIZE) -> str:
   """A SentencePiece model with the special tokens at amos_jax.special_tokens' ids."""
-  prefix = os.path.join(directory, f"sp{vocab_size}")
-  spm.SentencePieceTrainer.train(
-      sentence_iterator=iter(sentences(400)), model_prefix=prefix, vocab_size=vocab_size,
-      model_type="unigram",
-      pad_id=special_tokens.PAD_ID, pad_piece=special_tokens.PAD,
-      unk_id=special_tokens.UNK_ID, unk_piece=special_tokens.UNK,
-      bos_id=special_tokens.CLS_ID, bos_piece=special_tokens.CLS,
-      eos_id=special_tokens.SEP_ID, eos_piece=special_tokens.SEP,
-      control_symbols=[special_tokens.MASK], num_threads=1, minloglevel=2)
-  return prefix + ".model"
+  path = os.path.join(directory, f"sp{vocab_size}.model")
+  return tokenizer_lib.train_tokenizer(sentences(400), path, vocab_size=vocab_size).model_path
 
 
 def model_config():

@@ -175,13 +175,13 @@ def replace_tokenizer(export_dir, content: bytes):
 def test_load_rejects_a_tokenizer_of_another_vocab_size(export_dir, tmp_path):
   with open(export_helpers.train_tokenizer(str(tmp_path), vocab_size=100), "rb") as f:
     replace_tokenizer(export_dir, f.read())
-  with pytest.raises(ValueError, match=r"has 100 pieces but config\.json's vocab_size is 128"):
+  with pytest.raises(ValueError, match=r"has 100 pieces but config\.model\.vocab_size is 128"):
     inference.load(export_dir)
 
 
 def test_load_rejects_a_foreign_tokenizer_file(export_dir):
   replace_tokenizer(export_dir, b'{"not": "a sentencepiece model"}')
-  with pytest.raises(ValueError, match=r"tokenizer\.model is not a SentencePiece model"):
+  with pytest.raises(ValueError, match=r"tokenizer\.model' is not a SentencePiece model"):
     inference.load(export_dir)
 
 

@@ -100,7 +100,10 @@ def load_tokenizer(path: str, vocab_size: int | None = None) -> Tokenizer:
   """Loads a SentencePiece model and checks its vocab size and special-token ids."""
   if not os.path.isfile(path):
     raise FileNotFoundError(f"No SentencePiece model at {path!r}.")
-  processor = spm.SentencePieceProcessor(model_file=path)
+  try:
+    processor = spm.SentencePieceProcessor(model_file=path)
+  except (RuntimeError, OSError) as e:
+    raise ValueError(f"{path!r} is not a SentencePiece model ({e}).") from e
   if vocab_size is not None and processor.vocab_size() != vocab_size:
     raise ValueError(
         f"Tokenizer {path!r} has {processor.vocab_size()} pieces but config.model.vocab_size "

@@ -19,6 +19,7 @@ import jax.numpy as jnp
 import ml_collections
 
 from amos_jax import config_validation
+from amos_jax import export
 from amos_jax.data import pipeline
 from amos_jax.data import prepare as prepare_lib
 from amos_jax.train import build as build_lib
@@ -28,7 +29,7 @@ from amos_jax.train import flops as flops_lib
 from amos_jax.train import metric_logging
 from amos_jax.train import step as step_lib
 
-TOKENIZER_FILE = "tokenizer.model"
+TOKENIZER_FILE = export.TOKENIZER_FILE  # Copied into the workdir, as exports expect.
 
 
 class NonFiniteError(RuntimeError):

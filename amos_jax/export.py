@@ -44,7 +44,7 @@ TOKENIZER_FILE = "tokenizer.model"
 ENCODER_CONFIG_KEYS = (
     "vocab_size", "hidden_size", "num_layers", "num_heads", "ffn_size", "dropout_rate",
     "max_position_embeddings", "relative_position_buckets", "relative_position_max_distance",
-    "dtype", "param_dtype", "attention_implementation")
+    "dtype", "param_dtype", "attention_implementation", "init_std")
 
 # Name of the head subtree in a SequenceClassifier tree, written to config.json for readers
 # outside this codebase.

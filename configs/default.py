@@ -29,6 +29,9 @@ def model_config(size: str) -> ml_collections.ConfigDict:
       num_heads=heads,
       ffn_size=ffn,
       dropout_rate=0.1,
+      # N(0, init_std) weights. BERT's 0.02 suits widths of 256 and more; narrower models
+      # need larger values or their attention starts (and long stays) uniform.
+      init_std=0.02,
       max_position_embeddings=512,
       # T5-style bucketed relative position bias shared across layers; 0 buckets turns it off.
       relative_position_buckets=64,
@@ -36,8 +39,9 @@ def model_config(size: str) -> ml_collections.ConfigDict:
       # Compute in `dtype`, keep parameters in `param_dtype`.
       dtype="float32",
       param_dtype="float32",
-      # Passed to jax.nn.dot_product_attention: None (XLA), "xla" or "cudnn".
-      attention_implementation=None,
+      # Passed to jax.nn.dot_product_attention: None (XLA's choice), "xla" or "cudnn". A
+      # placeholder so that --config.model.attention_implementation=cudnn can set it.
+      attention_implementation=ml_collections.config_dict.placeholder(str),
       generator=ml_collections.ConfigDict(dict(
           # The generator has the discriminator's width; one MLM is read after each depth.
           mlm_layers=list(mlm_layers),

@@ -26,6 +26,7 @@ def _encoder(config: ml_collections.ConfigDict, *, num_layers, dropout_rate, out
       output_layers=tuple(output_layers),
       detach_before=tuple(detach_before),
       attention_implementation=config.attention_implementation,
+      init_std=config.init_std,
       dtype=jnp.dtype(config.dtype),
       param_dtype=jnp.dtype(config.param_dtype),
       name=name)
@@ -44,12 +45,14 @@ class MlmHead(nn.Module):
   """Dense, GELU, LayerNorm, then logits tied to the token embedding plus a vocab bias."""
   hidden_size: int
   vocab_size: int
+  init_std: float = 0.02
   dtype: jnp.dtype = jnp.float32
   param_dtype: jnp.dtype = jnp.float32
 
   @nn.compact
   def __call__(self, hidden_BxPxH, token_embedding_VxH):
-    x_BxPxH = nn.Dense(self.hidden_size, kernel_init=transformer.dense_init, dtype=self.dtype,
+    x_BxPxH = nn.Dense(self.hidden_size, kernel_init=transformer.normal_init(self.init_std),
+                       dtype=self.dtype,
                        param_dtype=self.param_dtype, name="dense")(hidden_BxPxH)
     x_BxPxH = nn.LayerNorm(epsilon=1e-5, dtype=self.dtype, param_dtype=self.param_dtype,
                            name="norm")(transformer.exact_gelu(x_BxPxH))
@@ -68,20 +71,22 @@ class AmosModel(nn.Module):
     dtype, param_dtype = jnp.dtype(config.dtype), jnp.dtype(config.param_dtype)
     mlm_layers = tuple(sorted(config.generator.mlm_layers))
     self.token_embedding = self.param(
-        "token_embedding", transformer.dense_init, (config.vocab_size, config.hidden_size),
+        "token_embedding", transformer.normal_init(config.init_std),
+        (config.vocab_size, config.hidden_size),
         param_dtype)
     self.generator = _encoder(
         config, num_layers=max(mlm_layers), dropout_rate=config.generator.dropout_rate,
         output_layers=mlm_layers, detach_before=generator_detach_points(mlm_layers),
         name="generator")
-    self.mlm_head = MlmHead(config.hidden_size, config.vocab_size, dtype, param_dtype)
+    self.mlm_head = MlmHead(config.hidden_size, config.vocab_size, config.init_std, dtype,
+                            param_dtype)
     # AMOS: ONE scoring vector w, no bias, shared by all depths: m_k = w . f_k.
-    self.mixture = nn.Dense(1, use_bias=False, kernel_init=transformer.dense_init,
+    self.mixture = nn.Dense(1, use_bias=False, kernel_init=transformer.normal_init(config.init_std),
                             dtype=jnp.float32, param_dtype=param_dtype)
     self.discriminator = _encoder(
         config, num_layers=config.num_layers, dropout_rate=config.dropout_rate,
         output_layers=(config.num_layers,), detach_before=(), name="discriminator")
-    self.rtd_head = nn.Dense(1, kernel_init=transformer.dense_init, dtype=dtype,
+    self.rtd_head = nn.Dense(1, kernel_init=transformer.normal_init(config.init_std), dtype=dtype,
                              param_dtype=param_dtype)
 
   def embed(self, token_ids_BxL):
@@ -137,7 +142,8 @@ class TextEncoder(nn.Module):
   def setup(self):
     config = self.config
     self.token_embedding = self.param(
-        "token_embedding", transformer.dense_init, (config.vocab_size, config.hidden_size),
+        "token_embedding", transformer.normal_init(config.init_std),
+        (config.vocab_size, config.hidden_size),
         jnp.dtype(config.param_dtype))
     self.discriminator = _encoder(
         config, num_layers=config.num_layers, dropout_rate=config.dropout_rate,

@@ -24,13 +24,14 @@ class ClassificationHead(nn.Module):
   hidden_size: int
   num_labels: int
   dropout_rate: float
+  init_std: float = 0.02
   dtype: jnp.dtype = jnp.float32
   param_dtype: jnp.dtype = jnp.float32
 
   @nn.compact
   def __call__(self, hidden_BxLxH, deterministic=True):
     dense = lambda features, name: nn.Dense(
-        features, kernel_init=transformer.dense_init, dtype=self.dtype,
+        features, kernel_init=transformer.normal_init(self.init_std), dtype=self.dtype,
         param_dtype=self.param_dtype, name=name)
     x_BxH = nn.Dropout(self.dropout_rate)(hidden_BxLxH[:, 0], deterministic=deterministic)
     x_BxH = jnp.tanh(dense(self.hidden_size, "dense")(x_BxH))
@@ -48,8 +49,8 @@ class SequenceClassifier(nn.Module):
     config = self.config
     self.encoder = amos.TextEncoder(config)
     self.head = ClassificationHead(
-        config.hidden_size, self.num_labels, config.dropout_rate, jnp.dtype(config.dtype),
-        jnp.dtype(config.param_dtype))
+        config.hidden_size, self.num_labels, config.dropout_rate, config.init_std,
+        jnp.dtype(config.dtype), jnp.dtype(config.param_dtype))
 
   def encode(self, token_ids_BxL, padding_mask_BxL, deterministic=True):
     """Final hidden states of the encoder: [B, L, H]."""

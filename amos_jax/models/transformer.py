@@ -10,8 +10,9 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-# BERT/ELECTRA initialisation.
-dense_init = nn.initializers.normal(stddev=0.02)
+def normal_init(std: float):
+  """BERT/ELECTRA initialisation: N(0, std), std 0.02 at BERT sizes (`model.init_std`)."""
+  return nn.initializers.normal(stddev=std)
 
 
 def exact_gelu(x):
@@ -39,6 +40,7 @@ class RelativePositionBias(nn.Module):
   num_heads: int
   num_buckets: int
   max_distance: int
+  init_std: float = 0.02
   dtype: jnp.dtype = jnp.float32
   param_dtype: jnp.dtype = jnp.float32
 
@@ -47,7 +49,7 @@ class RelativePositionBias(nn.Module):
     positions = jnp.arange(seq_len)
     relative_LxL = positions[None, :] - positions[:, None]
     buckets_LxL = relative_position_bucket(relative_LxL, self.num_buckets, self.max_distance)
-    table = self.param("table", dense_init, (self.num_buckets, self.num_heads), self.param_dtype)
+    table = self.param("table", normal_init(self.init_std), (self.num_buckets, self.num_heads), self.param_dtype)
     bias_LxLxN = jnp.take(table, buckets_LxL, axis=0)
     return jnp.transpose(bias_LxLxN, (2, 0, 1))[None].astype(self.dtype)  # [1, N, L, L]
 
@@ -57,6 +59,7 @@ class SelfAttention(nn.Module):
   num_heads: int
   dropout_rate: float
   implementation: str | None = None
+  init_std: float = 0.02
   dtype: jnp.dtype = jnp.float32
   param_dtype: jnp.dtype = jnp.float32
 
@@ -65,7 +68,7 @@ class SelfAttention(nn.Module):
     hidden = x_BxLxH.shape[-1]
     head_dim = hidden // self.num_heads
     projection = lambda name: nn.DenseGeneral(
-        (self.num_heads, head_dim), kernel_init=dense_init, dtype=self.dtype,
+        (self.num_heads, head_dim), kernel_init=normal_init(self.init_std), dtype=self.dtype,
         param_dtype=self.param_dtype, name=name)
     query_BxLxNxD = projection("query")(x_BxLxH)
     key_BxLxNxD = projection("key")(x_BxLxH)
@@ -76,7 +79,7 @@ class SelfAttention(nn.Module):
         query_BxLxNxD, key_BxLxNxD, value_BxLxNxD, bias=bias_1xNxLxL, mask=mask_Bx1x1xL,
         implementation=self.implementation)
     out_BxLxH = nn.DenseGeneral(
-        hidden, axis=(-2, -1), kernel_init=dense_init, dtype=self.dtype,
+        hidden, axis=(-2, -1), kernel_init=normal_init(self.init_std), dtype=self.dtype,
         param_dtype=self.param_dtype, name="output")(out_BxLxNxD)
     return nn.Dropout(self.dropout_rate)(out_BxLxH, deterministic=deterministic)
 
@@ -87,19 +90,21 @@ class TransformerBlock(nn.Module):
   ffn_size: int
   dropout_rate: float
   attention_implementation: str | None = None
+  init_std: float = 0.02
   dtype: jnp.dtype = jnp.float32
   param_dtype: jnp.dtype = jnp.float32
 
   @nn.compact
   def __call__(self, x_BxLxH, mask_Bx1x1xL, bias_1xNxLxL, deterministic: bool):
     dense = lambda features, name: nn.Dense(
-        features, kernel_init=dense_init, dtype=self.dtype, param_dtype=self.param_dtype,
+        features, kernel_init=normal_init(self.init_std), dtype=self.dtype,
+        param_dtype=self.param_dtype,
         name=name)
     layer_norm = lambda name: nn.LayerNorm(
         epsilon=1e-5, dtype=self.dtype, param_dtype=self.param_dtype, name=name)
     attention = SelfAttention(
-        self.num_heads, self.dropout_rate, self.attention_implementation, self.dtype,
-        self.param_dtype, name="attention")
+        self.num_heads, self.dropout_rate, self.attention_implementation, self.init_std,
+        self.dtype, self.param_dtype, name="attention")
     x_BxLxH = layer_norm("attention_norm")(
         x_BxLxH + attention(x_BxLxH, mask_Bx1x1xL, bias_1xNxLxL, deterministic))
     y_BxLxF = exact_gelu(dense(self.ffn_size, "ffn_in")(x_BxLxH))
@@ -129,13 +134,14 @@ class Encoder(nn.Module):
   output_layers: Sequence[int]
   detach_before: Sequence[int] = ()
   attention_implementation: str | None = None
+  init_std: float = 0.02
   dtype: jnp.dtype = jnp.float32
   param_dtype: jnp.dtype = jnp.float32
 
   @nn.compact
   def __call__(self, token_embeddings_BxLxH, padding_mask_BxL, deterministic: bool = True):
     seq_len, hidden = token_embeddings_BxLxH.shape[1:]
-    positions = self.param("position_embedding", dense_init,
+    positions = self.param("position_embedding", normal_init(self.init_std),
                            (self.max_position_embeddings, hidden), self.param_dtype)
     x_BxLxH = token_embeddings_BxLxH + positions[None, :seq_len]
     x_BxLxH = nn.LayerNorm(epsilon=1e-5, dtype=self.dtype, param_dtype=self.param_dtype,
@@ -147,7 +153,7 @@ class Encoder(nn.Module):
     if self.relative_position_buckets > 0:
       bias_1xNxLxL = RelativePositionBias(
           self.num_heads, self.relative_position_buckets, self.relative_position_max_distance,
-          self.dtype, self.param_dtype, name="relative_position_bias")(seq_len)
+          self.init_std, self.dtype, self.param_dtype, name="relative_position_bias")(seq_len)
 
     outputs = []
     for index in range(self.num_layers):
@@ -155,7 +161,7 @@ class Encoder(nn.Module):
         x_BxLxH = jax.lax.stop_gradient(x_BxLxH)
       x_BxLxH = TransformerBlock(
           self.num_heads, self.ffn_size, self.dropout_rate, self.attention_implementation,
-          self.dtype, self.param_dtype, name=f"block_{index}")(
+          self.init_std, self.dtype, self.param_dtype, name=f"block_{index}")(
               x_BxLxH, mask_Bx1x1xL, bias_1xNxLxL, deterministic)
       if index + 1 in self.output_layers:
         outputs.append(x_BxLxH)

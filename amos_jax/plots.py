@@ -121,10 +121,10 @@ def _plot_mixture_weights(train, evals, path):
   depth_keys = _depth_keys(train, "mixture_weight")
   complete = [r for r in train if all(key in r for _, key in depth_keys)]
   weights = [[float(r[key]) for r in complete] for _, key in depth_keys]
-  # Stacked: the weights of a masked position sum to 1, so the bands show the share of
-  # replacements drawn from each generator depth as the curriculum moves.
-  ax.stackplot([r["step"] for r in complete], weights, labels=[f"depth {depth}" for depth, _ in depth_keys],
-               alpha=0.8)
+  # Stacked: the weights of a masked position sum to 1, so the bands show how the mixture
+  # that replacements are sampled from is split between the depths as the curriculum moves.
+  ax.stackplot([r["step"] for r in complete], weights,
+               labels=[f"depth {depth}" for depth, _ in depth_keys], alpha=0.8)
   ax.set_ylim(0, 1)
   ax.margins(x=0)
   ax.legend(fontsize="small", loc="center left", bbox_to_anchor=(1.01, 0.5))  # Off the bands.

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Pretrains on all NVIDIA GPUs of this host from one process (data parallel).
 #
-# Usage: launch/gpu_multi.sh CONFIG WORKDIR [--config.key=value ...]
+# Usage (from the repository root): launch/gpu_multi.sh CONFIG WORKDIR [--config.key=value ...]
 #   e.g. launch/gpu_multi.sh configs/base.py /ckpt/amos_base --config.batch_size=256
 #
 # One JAX process drives every visible GPU: the train step is sharded over all of them and

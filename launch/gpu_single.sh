@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Pretrains on one NVIDIA GPU of this host.
 #
-# Usage: launch/gpu_single.sh CONFIG WORKDIR [--config.key=value ...]
+# Usage (from the repository root): launch/gpu_single.sh CONFIG WORKDIR [--config.key=value ...]
 #   e.g. launch/gpu_single.sh configs/small.py /ckpt/amos_small --config.batch_size=128
 #
 # Runs python -m amos_jax.main with bfloat16 compute and cuDNN attention (override either,

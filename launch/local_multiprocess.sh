@@ -2,7 +2,8 @@
 # Runs N JAX processes on this machine's CPU, as N hosts would: to try the multi-host code
 # paths (coordinator, per-host data slices, checkpoints) without a cluster.
 #
-# Usage: launch/local_multiprocess.sh CONFIG WORKDIR [--config.key=value ...]
+# Usage (from the repository root):
+#   launch/local_multiprocess.sh CONFIG WORKDIR [--config.key=value ...]
 #   e.g. NUM_PROCESSES=2 launch/local_multiprocess.sh configs/tiny.py /tmp/amos_hosts \
 #          --config.num_train_steps=20 --config.batch_size=8
 #
@@ -28,7 +29,8 @@ devices="${DEVICES_PER_PROCESS:-4}"
 for value in "$num_processes" "$devices"; do
   [[ "$value" =~ ^[1-9][0-9]*$ ]] || amos_usage_error "expected a positive integer, got '$value'"
 done
-port="${PORT:-$("$AMOS_PYTHON" -c 'import socket; s = socket.socket(); s.bind(("localhost", 0)); print(s.getsockname()[1])')}"
+free_port='import socket; s = socket.socket(); s.bind(("localhost", 0)); print(s.getsockname()[1])'
+port="${PORT:-$("$AMOS_PYTHON" -c "$free_port")}"
 
 # Runs process $1 (exec: its pid is the trainer's), or prints its command with DRY_RUN=1.
 process() {

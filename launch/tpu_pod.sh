@@ -50,5 +50,6 @@ install+=" && git fetch -q origin && git checkout -q $(printf '%q' "$ref")"
 install+=" && python3 -m pip install -q -r requirements.txt 'jax[tpu]==0.10.2'"
 
 amos_run "${ssh[@]}" --worker=all --command="$install"
-amos_run "${ssh[@]}" --worker=0 --command="$cd_remote && $(amos_quote "${trainer[@]}") --mode=prepare"
-amos_exec "${ssh[@]}" --worker=all --command="$cd_remote && $(amos_quote "${trainer[@]}") --distributed"
+run_trainer="$cd_remote && $(amos_quote "${trainer[@]}")"
+amos_run "${ssh[@]}" --worker=0 --command="$run_trainer --mode=prepare"
+amos_exec "${ssh[@]}" --worker=all --command="$run_trainer --distributed"

@@ -20,7 +20,6 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from absl import app, flags, logging
-import numpy as np
 
 from amos_jax.glue import finetune
 from amos_jax.train import loop
@@ -128,9 +127,10 @@ def main(argv):
   for row in rows:
     metrics = row["pretrain"]
     mlm = [v for k, v in sorted(metrics.items()) if k.startswith(depth)]
-    print(f"| {row['arm']} | {metrics.get('seconds', 0):.0f} | "
-          f"{mlm[-1] if mlm else float('nan'):.3f} | {metrics.get('eval/rtd_auc', np.nan):.3f} "
-          f"| {', '.join(f'{a:.3f}' for a in row['accuracies'])} | {row['median']:.3f} |")
+    pretrain = (f"{metrics['seconds']:.0f} | {mlm[-1]:.3f} | {metrics['eval/rtd_auc']:.3f}"
+                if metrics else "- | - | -")  # The random-init arm is not pretrained.
+    print(f"| {row['arm']} | {pretrain} | {', '.join(f'{a:.3f}' for a in row['accuracies'])} "
+          f"| {row['median']:.3f} |")
   logging.info("Wrote %s", os.path.join(FLAGS.workdir, "quality.json"))
 
 

@@ -1,6 +1,8 @@
 """Command line: python -m amos_jax.main --config=configs/tiny.py --workdir=/tmp/amos
 
 Modes: `train` (default; prepares the data first when needed), `prepare` (data only).
+A GLUE config (configs/glue.py:<task>, which has a `task` key) fine-tunes and evaluates instead:
+python -m amos_jax.main --config=configs/glue.py:sst2 --config.init_checkpoint=DIR --workdir=OUT
 Multi-host: on TPU VMs and SLURM `jax.distributed.initialize()` finds its peers by itself
 (--distributed); elsewhere pass --coordinator_address, --num_processes and --process_id.
 """
@@ -34,7 +36,12 @@ def main(argv):
   # Imported after jax.distributed.initialize, which must run before any computation.
   from amos_jax.data import tf_setup
   tf_setup.hide_gpus_from_tf()
-  if FLAGS.mode == "prepare":
+  if "task" in FLAGS.config:
+    if FLAGS.mode != "train":
+      raise app.UsageError(f"--mode={FLAGS.mode} is for pretraining configs, not GLUE ones.")
+    from amos_jax.glue import finetune
+    finetune.finetune_and_evaluate(FLAGS.config, FLAGS.workdir)
+  elif FLAGS.mode == "prepare":
     from amos_jax.data import prepare
     prepare.prepare(FLAGS.config.data, seq_len=FLAGS.config.seq_len,
                     vocab_size=FLAGS.config.model.vocab_size, workdir=FLAGS.workdir,

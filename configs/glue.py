@@ -1,0 +1,54 @@
+"""GLUE fine-tuning and evaluation of a pretrained amos_jax encoder; the preset is the task.
+
+python -m amos_jax.main --config=configs/glue.py:sst2 \
+  --config.init_checkpoint=/ckpt/amos_small --config.data_dir=/data/glue --workdir=/tmp/sst2
+Tasks: cola, sst2, mrpc, stsb (or sts-b), qqp, mnli, qnli, rte, wnli.
+
+`init_checkpoint` is a pretraining workdir (its config.json, tokenizer.model and newest
+checkpoint are read) or an export directory (amos_jax.export). With `random_init=True` only
+its model config and tokenizer are used: the random-init baseline of the same size.
+With `eval_only=True` it is a fine-tuned export (e.g. <workdir>/seed_0/best) that is scored on
+the dev split(s) and nothing is trained.
+
+Recipe fields left at None take the task's recipe (AMOS.md, amos_jax/glue/tasks.py).
+"""
+
+import ml_collections
+from ml_collections import config_dict
+
+
+def get_config(task=None):
+  """The fine-tuning config of one GLUE task."""
+  if not task:
+    raise ValueError("Name the GLUE task after the file: configs/glue.py:sst2 (or cola, mrpc, "
+                     "stsb, qqp, mnli, qnli, rte, wnli).")
+  config = ml_collections.ConfigDict()
+  config.task = task.lower().replace("-", "")
+  config.init_checkpoint = ""  # Pretraining workdir or export directory; see above.
+  config.random_init = False  # Keep init_checkpoint's size and tokenizer, not its weights.
+  config.eval_only = False  # Score the fine-tuned export init_checkpoint on dev; no training.
+
+  config.source = "tsv"  # "tsv" (GLUE download layout) or "tfds" (prepared glue/<task>).
+  config.data_dir = ""  # Holds CoLA/, SST-2/, ... each with train.tsv, dev.tsv.
+  config.tfds_data_dir = ""  # Empty: the TFDS default.
+  config.max_train_examples = 0  # A fixed random subset for quick runs; 0 = all.
+  config.max_eval_examples = 0  # The first N of each dev split; 0 = all.
+
+  config.seq_len = 128  # [CLS] a [SEP] b [SEP], truncated longest-first.
+  # AMOS reports the median of 5 seeds; the seed sets the head init, data order and dropout.
+  config.seeds = (0, 1, 2, 3, 4)
+
+  # None: the task's recipe.
+  config.batch_size = config_dict.placeholder(int)  # Global, across all devices.
+  config.learning_rate = config_dict.placeholder(float)
+  config.num_epochs = config_dict.placeholder(int)
+  config.warmup_fraction = config_dict.placeholder(float)  # Of all steps; then linear decay.
+  # The authors' AdamW; they do not clip gradients.
+  config.optimizer = ml_collections.ConfigDict(dict(
+      b1=0.9, b2=0.98, eps=1e-6, weight_decay=0.01))
+  config.dropout_rate = 0.1  # Encoder and head.
+
+  config.eval_every_steps = 0  # 0: after every epoch (and always at the end).
+  config.eval_batch_size = 64
+  config.log_every_steps = 50
+  return config

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from amos_jax import config_validation
+from amos_jax import inference
 from amos_jax.data import prepare as prepare_lib
 from amos_jax.train import checkpointing
 from amos_jax.train import loop
@@ -98,6 +99,15 @@ def test_end_to_end_writes_metrics_checkpoints_and_learns(tmp_path, prepared_dir
   assert step == 40
   assert sorted(int(d) for d in os.listdir(os.path.join(workdir, "checkpoints"))
                 if d.isdigit()) == [32, 36, 40]  # keep_checkpoints=3
+
+  # The README's export command, then inference on the export.
+  export_dir = str(tmp_path / "export")
+  subprocess.run([sys.executable, "-m", "amos_jax.export", f"--workdir={workdir}",
+                  f"--out={export_dir}"], cwd=REPO, check=True, capture_output=True,
+                 timeout=120)
+  encoded = inference.load(export_dir).encode(["In the beginning God created the heaven."])
+  assert encoded.hidden_states.shape[2] == config.model.hidden_size
+  assert np.isfinite(encoded.pooled).all()
 
 
 def test_resume_in_a_new_process_is_bitwise_identical(tmp_path, prepared_dir):

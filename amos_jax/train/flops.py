@@ -37,7 +37,7 @@ def flops_per_token(config: ml_collections.ConfigDict) -> dict[str, float]:
   }
 
 
-def measure_matmul_peak(dtype=jnp.float32, size: int = 4096, repeats: int = 5) -> float:
+def measure_matmul_peak(dtype=jnp.float32, size: int = 4096, repeats: int = 10) -> float:
   """Best observed FLOP/s of a square matmul on the default device: the machine's peak."""
   a = jax.random.normal(jax.random.key(0), (size, size), dtype)
   b = jax.random.normal(jax.random.key(1), (size, size), dtype)

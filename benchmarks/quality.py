@@ -127,10 +127,11 @@ def main(argv):
   for row in rows:
     metrics = row["pretrain"]
     mlm = [v for k, v in sorted(metrics.items()) if k.startswith(depth)]
-    pretrain_columns = (f"{metrics['seconds']:.0f} | {mlm[-1]:.3f} | {metrics['eval/rtd_auc']:.3f}"
-                if metrics else "- | - | -")  # The random-init arm is not pretrained.
-    print(f"| {row['arm']} | {pretrain_columns} | {', '.join(f'{a:.3f}' for a in row['accuracies'])} "
-          f"| {row['median']:.3f} |")
+    pretrain_columns = (
+        f"{metrics['seconds']:.0f} | {mlm[-1]:.3f} | {metrics['eval/rtd_auc']:.3f}"
+        if metrics else "- | - | -")  # The random-init arm is not pretrained.
+    accuracies = ", ".join(f"{a:.3f}" for a in row["accuracies"])
+    print(f"| {row['arm']} | {pretrain_columns} | {accuracies} | {row['median']:.3f} |")
   logging.info("Wrote %s", os.path.join(FLAGS.workdir, "quality.json"))
 
 

@@ -1,0 +1,43 @@
+"""The benchmark scripts and the prepare-only CLI run and print their figures (not timed)."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def run(args, timeout=240):
+  result = subprocess.run([sys.executable] + args, cwd=REPO, capture_output=True, text=True,
+                          timeout=timeout)
+  assert result.returncode == 0, result.stderr[-3000:]
+  return result.stdout
+
+
+def test_train_step_benchmark_prints_throughput_and_mfu():
+  out = run(["benchmarks/train_step.py", "--config=configs/tiny.py", "--steps=1",
+             "--config.batch_size=8"])
+  for line in ("compile:", "step:", "tokens/s:", "model flops/token:", "matmul peak:", "mfu:"):
+    assert line in out, out
+
+
+def test_input_pipeline_benchmark_prints_the_read_rate():
+  out = run(["benchmarks/input_pipeline.py", "--vocab_size=1000",
+             "--seq_len=64", "--batch_size=16", "--read_seconds=0.5"])
+  assert "read: " in out and "tokens/s" in out, out
+
+
+def test_inference_benchmark_prints_sentences_per_second():
+  out = run(["-m", "benchmarks.inference", "--config=configs/tiny.py", "--batch_size=4",
+             "--seq_len=32", "--num_batches=1", "--vocab_size=200"])
+  assert "sentences/s" in out, out
+
+
+def test_prepare_mode_writes_the_prepared_data(tmp_path):
+  run(["-m", "amos_jax.main", "--mode=prepare", "--config=configs/tiny.py",
+       f"--workdir={tmp_path}"])
+  metadata = json.load(open(tmp_path / "data" / "metadata.json"))
+  assert metadata["splits"]["train"]["rows"] > 0

@@ -68,8 +68,7 @@ def test_finetune_notebook_fine_tunes_and_runs_inference(tmp_path):
   # 320 synthetic examples, batch 32, 2 epochs: 20 fine-tuning steps.
   notebook = execute("finetune_and_inference.ipynb", tmp_path, PRETRAIN_WORKDIR=pretrain_workdir,
                      PRETRAIN_STEPS=4, PEAK_FLOPS_PER_DEVICE=1e11, OUT=out,
-                     MAX_TRAIN_EXAMPLES=320, MAX_EVAL_EXAMPLES=64, NUM_EPOCHS=2,
-                     LEARNING_RATE=3e-3)
+                     MAX_TRAIN_EXAMPLES=320, MAX_EVAL_EXAMPLES=64, NUM_EPOCHS=2)
   with open(os.path.join(out, "results.json")) as file:
     results = json.load(file)
   assert results["task"] == "sst2" and results["init_kind"] == "pretraining_workdir"

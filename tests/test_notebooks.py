@@ -1,6 +1,7 @@
 """notebooks/: each runs top to bottom on CPU with small settings, so they never rot."""
 
 import base64
+import json
 import os
 
 import nbclient
@@ -60,3 +61,24 @@ def test_quickstart_pretrains_and_shows_the_curriculum(tmp_path):
                     for output in cell.get("outputs", []))
   assert "step 12/12" in printed  # The progress lines reach the notebook.
   assert "held-out RTD AUC at step 12" in printed
+
+
+def test_finetune_notebook_fine_tunes_and_runs_inference(tmp_path):
+  pretrain_workdir, out = str(tmp_path / "pretrain"), str(tmp_path / "sst2")
+  # 320 synthetic examples, batch 32, 2 epochs: 20 fine-tuning steps.
+  notebook = execute("finetune_and_inference.ipynb", tmp_path, PRETRAIN_WORKDIR=pretrain_workdir,
+                     PRETRAIN_STEPS=4, PEAK_FLOPS_PER_DEVICE=1e11, OUT=out,
+                     MAX_TRAIN_EXAMPLES=320, MAX_EVAL_EXAMPLES=64, NUM_EPOCHS=2)
+  with open(os.path.join(out, "results.json")) as file:
+    results = json.load(file)
+  assert results["task"] == "sst2" and results["init_kind"] == "pretraining_workdir"
+  [seed] = results["seeds"]
+  assert seed["num_train_steps"] == 20 and [r["step"] for r in seed["history"]] == [10, 20]
+  assert os.path.isfile(os.path.join(out, "seed_0", "best", "params.msgpack"))
+  printed = "".join(output.get("text", "") for cell in notebook.cells
+                    for output in cell.get("outputs", []))
+  assert "No checkpoint in" in printed and "SYNTHETIC demo data" in printed
+  assert "median validation: accuracy" in printed
+  assert printed.count("positive") + printed.count("negative") >= 4  # predict's lines.
+  assert "pooled        (3, 64)" in printed
+  assert "same logits as predict: True" in printed

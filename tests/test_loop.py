@@ -218,3 +218,19 @@ def test_cli_rejects_an_unknown_override(tmp_path, prepared_dir):
                           capture_output=True, text=True, timeout=120)
   assert result.returncode != 0
   assert "num_trian_steps" in result.stderr
+
+
+def test_a_run_that_keeps_producing_non_finite_gradients_stops_without_saving_them(
+    tmp_path, prepared_dir):
+  # A learning rate of 1e30 blows the parameters up in one update; every later gradient is
+  # non-finite, so every later update is skipped until the run gives up.
+  config = make_config(prepared_dir, num_train_steps=12, max_consecutive_nonfinite_steps=3,
+                       checkpoint_every_steps=1)
+  config.optimizer.learning_rate = 1e30
+  config.optimizer.warmup_steps = 0
+  workdir = str(tmp_path / "run")
+  with pytest.raises(loop.NonFiniteError, match="3 consecutive updates had non-finite"):
+    loop.train_and_evaluate(config, workdir)
+  records = [r for r in metric_logging.read_metrics(workdir) if "loss" in r]
+  assert records[-1]["consecutive_skipped_updates"] == 3
+  assert records[-1]["step"] < 12

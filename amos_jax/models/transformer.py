@@ -67,11 +67,13 @@ class SelfAttention(nn.Module):
   def __call__(self, x_BxLxH, mask_Bx1x1xL, bias_1xNxLxL, deterministic: bool):
     hidden = x_BxLxH.shape[-1]
     head_dim = hidden // self.num_heads
-    projection = lambda name: nn.DenseGeneral(
+    projection = lambda name, use_bias=True: nn.DenseGeneral(
         (self.num_heads, head_dim), kernel_init=normal_init(self.init_std), dtype=self.dtype,
-        param_dtype=self.param_dtype, name=name)
+        param_dtype=self.param_dtype, use_bias=use_bias, name=name)
     query_BxLxNxD = projection("query")(x_BxLxH)
-    key_BxLxNxD = projection("key")(x_BxLxH)
+    # No key bias: it adds q . b to every logit of a query alike, which softmax ignores, so
+    # its exact gradient is zero and Adam would only turn rounding noise into updates.
+    key_BxLxNxD = projection("key", use_bias=False)(x_BxLxH)
     value_BxLxNxD = projection("value")(x_BxLxH)
     if bias_1xNxLxL is not None:
       bias_1xNxLxL = bias_1xNxLxL.astype(query_BxLxNxD.dtype)

@@ -147,8 +147,8 @@ def random_bytes(content):
     (edit_model("num_layers", 3), ValueError,
      r"lacks parameter 'discriminator/block_2/.*' .* config\.json's model needs"),
     (edit_model("hidden_size", 32), ValueError,
-     r"'discriminator/block_0/attention/key/bias' has shape \(2, 32\) but config\.json's "
-     r"model needs \(2, 16\)"),
+     r"'discriminator/block_0/attention/key/kernel' has shape \(64, 2, 32\) but "
+     r"config\.json's model needs \(32, 2, 16\)"),
     (edit_model("param_dtype", "bfloat16"), ValueError,
      r"is float32 but config\.json's model needs bfloat16 \(param_dtype\)"),
     (overwrite_file("tokenizer.model", truncate_half), ValueError,

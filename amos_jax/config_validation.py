@@ -11,30 +11,32 @@ class ConfigError(ValueError):
   pass
 
 
-def _flat_keys(config, prefix=""):
+def flat_keys(config, prefix=""):
+  """Every key of a ConfigDict, nested ones dotted ("model.generator.mlm_layers")."""
   keys = set()
   for name, value in config.items():
     keys.add(prefix + name)
     if isinstance(value, ml_collections.ConfigDict):
-      keys |= _flat_keys(value, prefix + name + ".")
+      keys |= flat_keys(value, prefix + name + ".")
   return keys
 
 
-def _require(condition: bool, key: str, expected: str, value):
+def require(condition: bool, key: str, expected: str, value):
+  """Raises ConfigError "config.<key>=<value>: expected <expected>." unless `condition`."""
   if not condition:
     raise ConfigError(f"config.{key}={value!r}: expected {expected}.")
 
 
 def validate(config: ml_collections.ConfigDict, device_count: int) -> None:
   """Raises ConfigError naming the first unknown key or invalid value of a pretraining config."""
-  unknown = sorted(_flat_keys(config) - _flat_keys(default.get_base_config("tiny")))
+  unknown = sorted(flat_keys(config) - flat_keys(default.get_base_config("tiny")))
   if unknown:
     raise ConfigError(f"Unknown config keys: {', '.join('config.' + k for k in unknown)}. "
                       "See configs/default.py for the keys that exist.")
 
   def positive_int(key):
     value = _lookup(config, key)
-    _require(isinstance(value, int) and value > 0, key, "a positive integer", value)
+    require(isinstance(value, int) and value > 0, key, "a positive integer", value)
 
   for key in ("num_train_steps", "batch_size", "seq_len", "log_every_steps",
               "eval_every_steps", "checkpoint_every_steps", "keep_checkpoints",
@@ -42,55 +44,55 @@ def validate(config: ml_collections.ConfigDict, device_count: int) -> None:
               "model.vocab_size", "model.hidden_size", "model.num_layers", "model.num_heads",
               "model.ffn_size", "model.max_position_embeddings"):
     positive_int(key)
-  _require(config.eval_batches >= 0, "eval_batches", "0 (the whole split) or more",
+  require(config.eval_batches >= 0, "eval_batches", "0 (the whole split) or more",
            config.eval_batches)
   shards = device_count * config.gradient_accumulation_steps
-  _require(config.batch_size % shards == 0, "batch_size",
+  require(config.batch_size % shards == 0, "batch_size",
            f"a multiple of {device_count} devices x {config.gradient_accumulation_steps} "
            f"accumulation steps = {shards}", config.batch_size)
-  _require(config.seq_len <= config.model.max_position_embeddings, "seq_len",
+  require(config.seq_len <= config.model.max_position_embeddings, "seq_len",
            f"at most model.max_position_embeddings={config.model.max_position_embeddings}",
            config.seq_len)
 
   model = config.model
-  _require(model.hidden_size % model.num_heads == 0, "model.num_heads",
+  require(model.hidden_size % model.num_heads == 0, "model.num_heads",
            f"a divisor of model.hidden_size={model.hidden_size}", model.num_heads)
-  _require(model.dtype in _DTYPES, "model.dtype", f"one of {_DTYPES}", model.dtype)
-  _require(model.param_dtype in _DTYPES, "model.param_dtype", f"one of {_DTYPES}",
+  require(model.dtype in _DTYPES, "model.dtype", f"one of {_DTYPES}", model.dtype)
+  require(model.param_dtype in _DTYPES, "model.param_dtype", f"one of {_DTYPES}",
            model.param_dtype)
-  _require(model.attention_implementation in (None, "xla", "cudnn"),
+  require(model.attention_implementation in (None, "xla", "cudnn"),
            "model.attention_implementation", "None, 'xla' or 'cudnn'",
            model.attention_implementation)
-  _require(0.0 <= model.dropout_rate < 1.0, "model.dropout_rate", "in [0, 1)",
+  require(0.0 <= model.dropout_rate < 1.0, "model.dropout_rate", "in [0, 1)",
            model.dropout_rate)
-  _require(model.relative_position_buckets >= 0, "model.relative_position_buckets",
+  require(model.relative_position_buckets >= 0, "model.relative_position_buckets",
            "0 (off) or more", model.relative_position_buckets)
   if model.relative_position_buckets:
-    _require(model.relative_position_buckets % 2 == 0 and model.relative_position_buckets >= 4,
+    require(model.relative_position_buckets % 2 == 0 and model.relative_position_buckets >= 4,
              "model.relative_position_buckets", "an even number >= 4",
              model.relative_position_buckets)
-    _require(model.relative_position_max_distance > model.relative_position_buckets // 4,
+    require(model.relative_position_max_distance > model.relative_position_buckets // 4,
              "model.relative_position_max_distance",
              "larger than a quarter of the buckets", model.relative_position_max_distance)
   depths = list(model.generator.mlm_layers)
-  _require(len(depths) > 0 and all(isinstance(d, int) and d > 0 for d in depths)
+  require(len(depths) > 0 and all(isinstance(d, int) and d > 0 for d in depths)
            and len(set(depths)) == len(depths), "model.generator.mlm_layers",
            "distinct positive block depths", depths)
 
   objective = config.objective
-  _require(0.0 < objective.mask_prob < 1.0, "objective.mask_prob", "in (0, 1)",
+  require(0.0 < objective.mask_prob < 1.0, "objective.mask_prob", "in (0, 1)",
            objective.mask_prob)
-  _require(objective.mixture in ("learned", "uniform"), "objective.mixture",
+  require(objective.mixture in ("learned", "uniform"), "objective.mixture",
            "'learned' or 'uniform'", objective.mixture)
-  _require(objective.temperature > 0, "objective.temperature", "> 0", objective.temperature)
-  _require(objective.disc_weight >= 0, "objective.disc_weight", ">= 0", objective.disc_weight)
+  require(objective.temperature > 0, "objective.temperature", "> 0", objective.temperature)
+  require(objective.disc_weight >= 0, "objective.disc_weight", ">= 0", objective.disc_weight)
 
   optimizer = config.optimizer
-  _require(optimizer.learning_rate > 0, "optimizer.learning_rate", "> 0",
+  require(optimizer.learning_rate > 0, "optimizer.learning_rate", "> 0",
            optimizer.learning_rate)
-  _require(optimizer.warmup_steps >= 0, "optimizer.warmup_steps", ">= 0",
+  require(optimizer.warmup_steps >= 0, "optimizer.warmup_steps", ">= 0",
            optimizer.warmup_steps)
-  _require(optimizer.grad_clip_norm > 0, "optimizer.grad_clip_norm", "> 0",
+  require(optimizer.grad_clip_norm > 0, "optimizer.grad_clip_norm", "> 0",
            optimizer.grad_clip_norm)
 
 

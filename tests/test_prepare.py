@@ -114,6 +114,23 @@ def test_changed_inputs_are_an_error(prepared, tmp_path):
                      eval_fraction=0.5), tmp_path)
 
 
+def test_files_are_identified_by_content_not_mtime(tmp_path):
+  path = _write_corpus(str(tmp_path), num_chapters=40, files=1)[0]
+  config = _config([path])
+  data = _prepare(config, tmp_path)
+  later = os.stat(path).st_mtime_ns + 10**9
+  os.utime(path, ns=(later, later))  # A copy or a touch: same bytes, new mtime.
+  again = _prepare(config, tmp_path)
+  assert again.metadata == data.metadata
+  assert again.fingerprint == data.fingerprint
+  with open(path, "r+b") as f:  # Same size, other content.
+    first = f.read(1)
+    f.seek(0)
+    f.write(b"X" if first != b"X" else b"Y")
+  with pytest.raises(ValueError, match="files: prepared"):
+    _prepare(config, tmp_path)
+
+
 def test_interrupted_run_leaves_nothing(tmp_path, monkeypatch):
   config = _config(_write_corpus(str(tmp_path), num_chapters=40, files=1))
   work = tmp_path / "work"

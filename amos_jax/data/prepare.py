@@ -16,9 +16,11 @@ split when the hash of its text falls under eval_fraction, so duplicates share a
 Everything is written in a sibling directory `<prepared_dir>.incomplete-*`, which one
 rename turns into `prepared_dir`: an interrupted run leaves no `prepared_dir` at all (the
 next run removes its leftovers). Concurrent calls take turns on `<prepared_dir>.lock`.
-Re-running with the same inputs is a no-op. Re-running with different inputs (files that
-changed size or mtime, another seq_len, vocab size or data setting) is an error naming
-what changed: point prepared_dir elsewhere or delete it.
+Re-running with the same inputs is a no-op. Re-running with different inputs (files whose
+content changed, another seq_len, vocab size or data setting) is an error naming what
+changed: point prepared_dir elsewhere or delete it. Files are identified by their SHA-256;
+a file whose size and mtime match the last preparation keeps its recorded hash, so a large
+corpus is not re-read on every start, while a copied or touched file is still the same input.
 """
 
 import contextlib
@@ -42,7 +44,7 @@ from amos_jax import special_tokens
 from amos_jax.data import sources
 from amos_jax.data import tokenizer as tokenizer_lib
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: text files identified by content hash, not mtime.
 METADATA_FILE = "metadata.json"
 TOKENIZER_FILE = "tokenizer.model"
 SPLITS = ("train", "eval")
@@ -122,8 +124,26 @@ def _sha256(path: str) -> str:
   return digest.hexdigest()
 
 
-def _inputs(data_config, seq_len: int, vocab_size: int) -> dict:
-  """Everything that determines the prepared content; equal inputs mean equal data."""
+def _file_stats(paths: list[str], recorded: dict) -> list[list]:
+  """[path, size, mtime_ns, sha256] per text file. `recorded` maps path -> (size, mtime_ns,
+  sha256) from the last preparation, whose hash is reused while size and mtime are unchanged."""
+  stats = []
+  for path in map(os.path.abspath, paths):
+    stat = os.stat(path)
+    size, mtime, known_sha = recorded.get(path, (None, None, None))
+    sha = known_sha if (size, mtime) == (stat.st_size, stat.st_mtime_ns) else _sha256(path)
+    stats.append([path, stat.st_size, stat.st_mtime_ns, sha])
+  return stats
+
+
+def _recorded_files(metadata: dict) -> dict:
+  return {path: (size, mtime, sha) for path, size, mtime, sha in metadata.get("file_stats", [])}
+
+
+def _inputs(data_config, seq_len: int, vocab_size: int,
+            recorded_files: dict) -> tuple[dict, list]:
+  """Everything that determines the prepared content (equal inputs mean equal data), and
+  the text files' stats: the hash cache of _file_stats."""
   inputs = dict(
       format_version=FORMAT_VERSION, seq_len=seq_len, vocab_size=vocab_size,
       source=data_config.source, eval_fraction=data_config.eval_fraction,
@@ -132,19 +152,19 @@ def _inputs(data_config, seq_len: int, vocab_size: int) -> dict:
       tokenizer_sha256=(_sha256(data_config.tokenizer_path)
                         if data_config.tokenizer_path else None),
   )
+  file_stats = []
   if data_config.source == "text":
-    paths = sources.resolve_text_files(data_config.text_files)
+    file_stats = _file_stats(sources.resolve_text_files(data_config.text_files),
+                             recorded_files)
     inputs.update(
         document_split=data_config.document_split,
         max_line_bytes=data_config.max_line_bytes,
-        # Size and mtime stand in for content: hashing a large corpus on every start is slow.
-        files=[[os.path.abspath(p), os.path.getsize(p), os.stat(p).st_mtime_ns]
-               for p in paths])
+        files=[[path, size, sha] for path, size, _, sha in file_stats])
   else:
     inputs.update(tfds_name=data_config.tfds_name, tfds_split=data_config.tfds_split,
                   tfds_data_dir=data_config.tfds_data_dir,
                   tfds_text_key=data_config.tfds_text_key)
-  return inputs
+  return inputs, file_stats
 
 
 class _SplitWriter:
@@ -240,11 +260,12 @@ def prepare(data_config, *, seq_len: int, vocab_size: int, workdir: str,
   if not 0 <= data_config.eval_fraction < 1:
     raise ValueError(f"data.eval_fraction must be in [0, 1), got {data_config.eval_fraction}.")
   directory = os.path.abspath(data_config.prepared_dir or os.path.join(workdir, "data"))
-  inputs = _inputs(data_config, seq_len, vocab_size)
   os.makedirs(os.path.dirname(directory), exist_ok=True)
   with _exclusive_lock(directory + ".lock"):
     if os.path.isfile(os.path.join(directory, METADATA_FILE)):
       prepared = load_prepared(directory)
+      inputs, _ = _inputs(data_config, seq_len, vocab_size,
+                          _recorded_files(prepared.metadata))
       old = prepared.metadata["inputs"]
       changed = sorted(k for k in set(old) | set(inputs) if old.get(k) != inputs.get(k))
       if changed:
@@ -254,11 +275,12 @@ def prepare(data_config, *, seq_len: int, vocab_size: int, workdir: str,
                          "it or set data.prepared_dir to a new directory.")
       logging.info("Data already prepared in %s; nothing to do.", directory)
     else:
+      inputs, file_stats = _inputs(data_config, seq_len, vocab_size, recorded_files={})
       _clear_leftovers(directory)
       tmp_dir = tempfile.mkdtemp(prefix=os.path.basename(directory) + _TMP_SUFFIX,
                                  dir=os.path.dirname(directory))
       try:
-        metadata = _prepare_into(tmp_dir, data_config, inputs)
+        metadata = _prepare_into(tmp_dir, data_config, inputs, file_stats)
         if os.path.isdir(directory):
           os.rmdir(directory)  # Empty: _clear_leftovers checked.
         os.rename(tmp_dir, directory)  # The commit: all files appear at once.
@@ -300,7 +322,7 @@ def _check_batch(prepared: PreparedData, batch_size: int | None):
         f"{batch_size}: use more text, a smaller batch_size or a smaller seq_len.")
 
 
-def _prepare_into(tmp_dir: str, data_config, inputs: dict) -> dict:
+def _prepare_into(tmp_dir: str, data_config, inputs: dict, file_stats: list) -> dict:
   """Writes tokenizer, shards and metadata.json into `tmp_dir`; returns the metadata."""
   seq_len, vocab_size = inputs["seq_len"], inputs["vocab_size"]
   start = time.time()
@@ -351,6 +373,8 @@ def _prepare_into(tmp_dir: str, data_config, inputs: dict) -> dict:
   metadata = dict(
       format_version=FORMAT_VERSION,
       inputs=inputs,
+      # The hash cache of _file_identities; not an input: a touched file is the same data.
+      file_stats=file_stats,
       tokenizer=dict(file=TOKENIZER_FILE, vocab_size=tokenizer.vocab_size,
                      sha256=_sha256(tmp_model), vocab_sha256=tokenizer.vocab_sha256()),
       splits=splits,

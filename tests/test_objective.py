@@ -69,9 +69,20 @@ def test_gumbel_backward_is_the_soft_sample_gradient():
   noise = jax.random.gumbel(jax.random.key(1), (3, 11))
   cotangent = jax.random.normal(jax.random.key(2), (3, 11))
   tau = 0.3
-  _, st_vjp = jax.vjp(lambda s: objective.straight_through_gumbel_softmax(s, noise, tau), logits)
+  _, st_vjp = jax.vjp(lambda s: objective.straight_through_gumbel_softmax(s, noise, tau)[0],
+                     logits)
   _, soft_vjp = jax.vjp(lambda s: jax.nn.softmax((s + noise) / tau), logits)
   np.testing.assert_allclose(st_vjp(cotangent)[0], soft_vjp(cotangent)[0], rtol=1e-5, atol=1e-6)
+
+
+def test_first_argmax_matches_numpy_including_ties():
+  rng = np.random.default_rng(0)
+  x = rng.integers(0, 5, size=(4, 7, 300)).astype(np.float32)  # Many ties.
+  for axis in (-1, 1, 0):
+    np.testing.assert_array_equal(objective.first_argmax(jnp.asarray(x), axis),
+                                  np.argmax(x, axis=axis))
+  x[0, 0, :] = np.nan
+  assert int(objective.first_argmax(jnp.asarray(x))[0, 0]) == 299  # In range.
 
 
 @pytest.mark.parametrize("multiplier", [-1.0, 0.0, 2.5])
@@ -94,7 +105,9 @@ def independent_rtd_loss(params, model, config, batch):
   gamma = jax.nn.softmax(
       jnp.stack([apply(f, method=AmosModel.mixture_logits) for f in features], -1), -1)
   mixed = sum(gamma[..., k, None] * h for k, h in enumerate(vocab_logits))
-  noise = jax.vmap(lambda key: jax.random.gumbel(key, mixed.shape[1:]))(helpers.keys(2, BATCH))
+  # The same noise as the objective draws: the noise is an input here, not under test.
+  noise = jax.vmap(lambda key: objective.gumbel_noise(key, mixed.shape[1:]))(
+      helpers.keys(2, BATCH))
   soft = jax.nn.softmax((mixed + noise) / config.objective.temperature)
   hard = jax.nn.one_hot(jnp.argmax(mixed + noise, -1), mixed.shape[-1])
   sample = hard + soft - sg(soft)
@@ -182,8 +195,48 @@ def test_total_loss_is_sum_of_mlm_losses_plus_weighted_rtd():
   np.testing.assert_allclose(metrics["loss"], mlm + 50.0 * metrics["rtd_loss"], rtol=1e-6)
   # Each MLM loss is the mean cross-entropy over the really masked slots (numpy reference).
   out = run_forward(config, model, params, batch)
-  logits = np.asarray(out.mlm_logits_per_depth[0], np.float64)
+  logits = np.asarray(out.mlm_logits_KxBxPxV[0], np.float64)
   log_probs = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
   picked = np.take_along_axis(log_probs, np.asarray(batch.targets)[..., None], -1)[..., 0]
   valid = np.asarray(batch.valid)
   np.testing.assert_allclose(metrics["mlm_loss/depth_1"], -picked[valid].mean(), rtol=1e-5)
+
+
+def test_mlm_accuracy_counts_slots_whose_argmax_is_the_target():
+  logits = jax.random.normal(jax.random.key(0), (4, 6, 50))
+  argmax = np.asarray(logits.argmax(-1))
+  targets = np.where(np.arange(6) % 2 == 0, argmax, (argmax + 1) % 50)  # Half are right.
+  np.testing.assert_array_equal(objective._target_is_top(logits, jnp.asarray(targets)),
+                                targets == argmax)
+
+
+def test_cross_entropy_gradient_is_softmax_minus_one_hot():
+  logits = jax.random.normal(jax.random.key(0), (2, 3, 50))
+  targets = jax.random.randint(jax.random.key(1), (2, 3), 0, 50)
+  grad = jax.grad(lambda x: objective._cross_entropy(x, targets).sum())(logits)
+  expected = jax.nn.softmax(logits) - jax.nn.one_hot(targets, 50)
+  np.testing.assert_allclose(grad, expected, atol=1e-6)
+
+
+def test_gumbel_noise_has_the_gumbel_distribution():
+  noise = np.asarray(objective.gumbel_noise(jax.random.key(0), (400, 1000)), np.float64)
+  assert np.isfinite(noise).all()
+  np.testing.assert_allclose(noise.mean(), np.euler_gamma, atol=0.01)
+  np.testing.assert_allclose(noise.var(), np.pi**2 / 6, rtol=0.01)
+  # CDF exp(-exp(-x)) at a few points.
+  for x in (-1.0, 0.0, 1.0, 3.0):
+    np.testing.assert_allclose((noise <= x).mean(), np.exp(-np.exp(-x)), atol=0.005)
+  other = np.asarray(objective.gumbel_noise(jax.random.key(1), (400, 1000)))
+  assert abs(np.corrcoef(noise.ravel(), other.ravel())[0, 1]) < 0.01
+
+
+def test_broadcast_leading_gradient_is_the_sum():
+  from amos_jax.models import broadcast
+  x = jax.random.normal(jax.random.key(0), (1, 3, 4))
+  cotangent = jax.random.normal(jax.random.key(1), (5, 3, 4))
+  value, vjp = jax.vjp(lambda v: broadcast.broadcast_leading(v, (5, 3, 4)), x)
+  np.testing.assert_array_equal(value, np.broadcast_to(x, (5, 3, 4)))
+  np.testing.assert_allclose(vjp(cotangent)[0], cotangent.sum(0, keepdims=True), rtol=1e-5)
+  bias = jnp.arange(4.0)
+  _, vjp = jax.vjp(lambda v: broadcast.broadcast_leading(v, (2, 3, 4)), bias)
+  np.testing.assert_allclose(vjp(jnp.ones((2, 3, 4)))[0], np.full(4, 6.0))

@@ -10,6 +10,7 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 
+from amos_jax.models import broadcast
 from amos_jax.models import transformer
 
 
@@ -57,8 +58,8 @@ class MlmHead(nn.Module):
     x_BxPxH = nn.LayerNorm(epsilon=1e-5, dtype=self.dtype, param_dtype=self.param_dtype,
                            name="norm")(transformer.exact_gelu(x_BxPxH))
     bias_V = self.param("bias", nn.initializers.zeros, (self.vocab_size,), self.param_dtype)
-    logits_BxPxV = x_BxPxH @ token_embedding_VxH.astype(self.dtype).T
-    return logits_BxPxV.astype(jnp.float32) + bias_V
+    logits_BxPxV = (x_BxPxH @ token_embedding_VxH.astype(self.dtype).T).astype(jnp.float32)
+    return logits_BxPxV + broadcast.broadcast_leading(bias_V, logits_BxPxV.shape)
 
 
 class AmosModel(nn.Module):

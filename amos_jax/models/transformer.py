@@ -10,6 +10,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from amos_jax.models import broadcast
+
 def normal_init(std: float):
   """BERT/ELECTRA initialisation: N(0, std), std 0.02 at BERT sizes (`model.init_std`)."""
   return nn.initializers.normal(stddev=std)
@@ -64,7 +66,7 @@ class SelfAttention(nn.Module):
   param_dtype: jnp.dtype = jnp.float32
 
   @nn.compact
-  def __call__(self, x_BxLxH, mask_Bx1x1xL, bias_1xNxLxL, deterministic: bool):
+  def __call__(self, x_BxLxH, mask_Bx1x1xL, bias_BxNxLxL, deterministic: bool):
     hidden = x_BxLxH.shape[-1]
     head_dim = hidden // self.num_heads
     projection = lambda name, use_bias=True: nn.DenseGeneral(
@@ -75,10 +77,10 @@ class SelfAttention(nn.Module):
     # its exact gradient is zero and Adam would only turn rounding noise into updates.
     key_BxLxNxD = projection("key", use_bias=False)(x_BxLxH)
     value_BxLxNxD = projection("value")(x_BxLxH)
-    if bias_1xNxLxL is not None:
-      bias_1xNxLxL = bias_1xNxLxL.astype(query_BxLxNxD.dtype)
+    if bias_BxNxLxL is not None:
+      bias_BxNxLxL = bias_BxNxLxL.astype(query_BxLxNxD.dtype)
     out_BxLxNxD = jax.nn.dot_product_attention(
-        query_BxLxNxD, key_BxLxNxD, value_BxLxNxD, bias=bias_1xNxLxL, mask=mask_Bx1x1xL,
+        query_BxLxNxD, key_BxLxNxD, value_BxLxNxD, bias=bias_BxNxLxL, mask=mask_Bx1x1xL,
         implementation=self.implementation)
     out_BxLxH = nn.DenseGeneral(
         hidden, axis=(-2, -1), kernel_init=normal_init(self.init_std), dtype=self.dtype,
@@ -97,7 +99,7 @@ class TransformerBlock(nn.Module):
   param_dtype: jnp.dtype = jnp.float32
 
   @nn.compact
-  def __call__(self, x_BxLxH, mask_Bx1x1xL, bias_1xNxLxL, deterministic: bool):
+  def __call__(self, x_BxLxH, mask_Bx1x1xL, bias_BxNxLxL, deterministic: bool):
     dense = lambda features, name: nn.Dense(
         features, kernel_init=normal_init(self.init_std), dtype=self.dtype,
         param_dtype=self.param_dtype,
@@ -108,7 +110,7 @@ class TransformerBlock(nn.Module):
         self.num_heads, self.dropout_rate, self.attention_implementation, self.init_std,
         self.dtype, self.param_dtype, name="attention")
     x_BxLxH = layer_norm("attention_norm")(
-        x_BxLxH + attention(x_BxLxH, mask_Bx1x1xL, bias_1xNxLxL, deterministic))
+        x_BxLxH + attention(x_BxLxH, mask_Bx1x1xL, bias_BxNxLxL, deterministic))
     y_BxLxF = exact_gelu(dense(self.ffn_size, "ffn_in")(x_BxLxH))
     y_BxLxH = nn.Dropout(self.dropout_rate)(dense(x_BxLxH.shape[-1], "ffn_out")(y_BxLxF),
                                             deterministic=deterministic)
@@ -151,11 +153,17 @@ class Encoder(nn.Module):
     x_BxLxH = nn.Dropout(self.dropout_rate)(x_BxLxH, deterministic=deterministic)
 
     mask_Bx1x1xL = padding_mask_BxL[:, None, None, :].astype(bool)
-    bias_1xNxLxL = None
+    bias_BxNxLxL = None
     if self.relative_position_buckets > 0:
-      bias_1xNxLxL = RelativePositionBias(
+      bias_BxNxLxL = RelativePositionBias(
           self.num_heads, self.relative_position_buckets, self.relative_position_max_distance,
           self.init_std, self.dtype, self.param_dtype, name="relative_position_bias")(seq_len)
+      if self.attention_implementation != "cudnn":
+        # Broadcast over the batch here, so that the bias gradient of all layers is summed
+        # by one fast product (models/broadcast.py); cuDNN takes [1, N, L, L] and sums
+        # the gradient itself.
+        bias_BxNxLxL = broadcast.broadcast_leading(
+            bias_BxNxLxL, (token_embeddings_BxLxH.shape[0],) + bias_BxNxLxL.shape[1:])
 
     outputs = []
     for index in range(self.num_layers):
@@ -164,7 +172,7 @@ class Encoder(nn.Module):
       x_BxLxH = TransformerBlock(
           self.num_heads, self.ffn_size, self.dropout_rate, self.attention_implementation,
           self.init_std, self.dtype, self.param_dtype, name=f"block_{index}")(
-              x_BxLxH, mask_Bx1x1xL, bias_1xNxLxL, deterministic)
+              x_BxLxH, mask_Bx1x1xL, bias_BxNxLxL, deterministic)
       if index + 1 in self.output_layers:
         outputs.append(x_BxLxH)
     return outputs

@@ -7,6 +7,10 @@ Multi-host: on TPU VMs and SLURM `jax.distributed.initialize()` finds its peers 
 (--distributed); elsewhere pass --coordinator_address, --num_processes and --process_id.
 """
 
+if __name__ == "__main__":  # Before JAX allocates anything; see host_memory.py.
+  from amos_jax import host_memory
+  host_memory.reexec_with_huge_pages()
+
 from absl import app, flags, logging
 import jax
 from ml_collections import config_flags

@@ -96,7 +96,7 @@ def gumbel_noise(key, shape) -> jax.Array:
   """Standard Gumbel noise, float32, as jax.random.gumbel with 23 random mantissa bits.
 
   The bits come from XLA's RngBitGenerator (ThreeFry), seeded from `key`: on CPU it is
-  2.6x faster than jax.random's ThreeFry for the [P, V] noise of every example.
+  2.6x faster than jax.random's ThreeFry for the [P, V] noise of an example.
   """
   state = jax.random.bits(key, (4,), jnp.uint32)
   _, bits = jax.lax.rng_bit_generator(state, shape, jnp.uint32,
@@ -106,6 +106,15 @@ def gumbel_noise(key, shape) -> jax.Array:
                                          jnp.float32) - 1.0
   uniform = jnp.maximum(uniform, jnp.finfo(jnp.float32).tiny)
   return -jnp.log(-jnp.log(uniform))
+
+
+def gumbel_noise_per_example(keys_B, shape) -> jax.Array:
+  """[B, *shape] noise, row b drawn from keys_B[b] alone (whatever the rest of the batch).
+
+  A loop, not vmap: vmap of RngBitGenerator draws one stream for the whole batch, so a
+  row's noise would depend on its place in the batch (and on the device count).
+  """
+  return jax.lax.map(lambda key: gumbel_noise(key, shape), keys_B)
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
@@ -257,8 +266,7 @@ def forward(params, model: AmosModel, config: ml_collections.ConfigDict, batch: 
                            for k in range(frozen_logits_KxBxPxV.shape[0]))
 
   # 5. Straight-through Gumbel-Softmax sample, one key per example.
-  gumbel_BxPxV = jax.vmap(lambda key: gumbel_noise(key, mixed_logits_BxPxV.shape[1:]))(
-      sample_keys_B)
+  gumbel_BxPxV = gumbel_noise_per_example(sample_keys_B, mixed_logits_BxPxV.shape[1:])
   one_hot_BxPxV, sampled_BxP = straight_through_gumbel_softmax(
       mixed_logits_BxPxV, gumbel_BxPxV, config.temperature)
 

@@ -20,6 +20,10 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from amos_jax import host_memory
+
+host_memory.reexec_with_huge_pages()  # Before JAX allocates anything; see host_memory.py.
+
 from absl import app, flags, logging
 
 from amos_jax.glue import finetune

@@ -106,8 +106,7 @@ def independent_rtd_loss(params, model, config, batch):
       jnp.stack([apply(f, method=AmosModel.mixture_logits) for f in features], -1), -1)
   mixed = sum(gamma[..., k, None] * h for k, h in enumerate(vocab_logits))
   # The same noise as the objective draws: the noise is an input here, not under test.
-  noise = jax.vmap(lambda key: objective.gumbel_noise(key, mixed.shape[1:]))(
-      helpers.keys(2, BATCH))
+  noise = objective.gumbel_noise_per_example(helpers.keys(2, BATCH), mixed.shape[1:])
   soft = jax.nn.softmax((mixed + noise) / config.objective.temperature)
   hard = jax.nn.one_hot(jnp.argmax(mixed + noise, -1), mixed.shape[-1])
   sample = hard + soft - sg(soft)
@@ -228,6 +227,15 @@ def test_gumbel_noise_has_the_gumbel_distribution():
     np.testing.assert_allclose((noise <= x).mean(), np.exp(-np.exp(-x)), atol=0.005)
   other = np.asarray(objective.gumbel_noise(jax.random.key(1), (400, 1000)))
   assert abs(np.corrcoef(noise.ravel(), other.ravel())[0, 1]) < 0.01
+
+
+def test_each_example_s_noise_depends_on_its_key_only():
+  keys = helpers.keys(5, 8)
+  noise = objective.gumbel_noise_per_example(keys, (3, 40))
+  for rows in (slice(0, 2), slice(2, 4), slice(5, 8)):
+    np.testing.assert_array_equal(objective.gumbel_noise_per_example(keys[rows], (3, 40)),
+                                  noise[rows])
+  np.testing.assert_array_equal(noise[3], objective.gumbel_noise(keys[3], (3, 40)))
 
 
 def test_broadcast_leading_gradient_is_the_sum():

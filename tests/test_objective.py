@@ -248,3 +248,15 @@ def test_broadcast_leading_gradient_is_the_sum():
   bias = jnp.arange(4.0)
   _, vjp = jax.vjp(lambda v: broadcast.broadcast_leading(v, (2, 3, 4)), bias)
   np.testing.assert_allclose(vjp(jnp.ones((2, 3, 4)))[0], np.full(4, 6.0))
+
+
+def test_tied_output_logits_gradients_match_autodiff():
+  from amos_jax.models import amos
+  x = jax.random.normal(jax.random.key(0), (6, 4))
+  embedding = jax.random.normal(jax.random.key(1), (9, 4))
+  cotangent = jax.random.normal(jax.random.key(2), (6, 9))
+  value, vjp = jax.vjp(amos.tied_output_logits, x, embedding)
+  expected_value, expected_vjp = jax.vjp(lambda a, e: a @ e.T, x, embedding)
+  np.testing.assert_allclose(value, expected_value, rtol=1e-6)
+  for got, expected in zip(vjp(cotangent), expected_vjp(cotangent)):
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)

@@ -42,6 +42,27 @@ def generator_detach_points(mlm_layers):
   return tuple(sorted(mlm_layers)[:-1])
 
 
+@jax.custom_vjp
+def tied_output_logits(x_NxH, embedding_VxH):
+  """x @ E^T: vocabulary logits from the tied token embedding."""
+  return x_NxH @ embedding_VxH.T
+
+
+def _tied_output_forward(x_NxH, embedding_VxH):
+  return tied_output_logits(x_NxH, embedding_VxH), (x_NxH, embedding_VxH)
+
+
+def _tied_output_backward(residuals, grad_NxV):
+  x_NxH, embedding_VxH = residuals
+  # dE = (x^T g)^T: a plain [H, N] x [N, V] product and a transpose of the [H, V] result.
+  # Autodiff's g^T x first copies the [N, V] gradient into [V, N] layout (4x larger).
+  grad_embedding_VxH = (x_NxH.T @ grad_NxV).T
+  return grad_NxV @ embedding_VxH, grad_embedding_VxH
+
+
+tied_output_logits.defvjp(_tied_output_forward, _tied_output_backward)
+
+
 class MlmHead(nn.Module):
   """Dense, GELU, LayerNorm, then logits tied to the token embedding plus a vocab bias."""
   hidden_size: int
@@ -58,7 +79,9 @@ class MlmHead(nn.Module):
     x_BxPxH = nn.LayerNorm(epsilon=1e-5, dtype=self.dtype, param_dtype=self.param_dtype,
                            name="norm")(transformer.exact_gelu(x_BxPxH))
     bias_V = self.param("bias", nn.initializers.zeros, (self.vocab_size,), self.param_dtype)
-    logits_BxPxV = (x_BxPxH @ token_embedding_VxH.astype(self.dtype).T).astype(jnp.float32)
+    x_NxH = x_BxPxH.reshape(-1, x_BxPxH.shape[-1])
+    logits_NxV = tied_output_logits(x_NxH, token_embedding_VxH.astype(self.dtype))
+    logits_BxPxV = logits_NxV.reshape(x_BxPxH.shape[:-1] + (-1,)).astype(jnp.float32)
     return logits_BxPxV + broadcast.broadcast_leading(bias_V, logits_BxPxV.shape)
 
 

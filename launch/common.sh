@@ -69,3 +69,11 @@ AMOS_GPU_OVERRIDES=(--config.model.dtype=bfloat16 --config.model.attention_imple
 
 # The Python that runs the trainer.
 AMOS_PYTHON="${PYTHON:-python3}"
+
+# Sets AMOS_GPU_ENV (amos_gpu_env's words) and AMOS_TRAINER, the trainer's command line for
+# GPUs: CONFIG WORKDIR, then the GPU overrides, then the user's overrides (which win).
+amos_gpu_trainer() {
+  mapfile -t AMOS_GPU_ENV < <(amos_gpu_env)
+  AMOS_TRAINER=("$AMOS_PYTHON" -m amos_jax.main --config="$1" --workdir="$2"
+                "${AMOS_GPU_OVERRIDES[@]}" "${@:3}")
+}

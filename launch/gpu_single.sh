@@ -19,10 +19,5 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 amos_require_config_and_workdir "$@"
-config="$1" workdir="$2"
-shift 2
-
-mapfile -t gpu_env < <(amos_gpu_env)
-amos_exec env "CUDA_VISIBLE_DEVICES=${GPU:-0}" "${gpu_env[@]}" \
-  "$AMOS_PYTHON" -m amos_jax.main --config="$config" --workdir="$workdir" \
-  "${AMOS_GPU_OVERRIDES[@]}" "$@"
+amos_gpu_trainer "$@"
+amos_exec env "CUDA_VISIBLE_DEVICES=${GPU:-0}" "${AMOS_GPU_ENV[@]}" "${AMOS_TRAINER[@]}"

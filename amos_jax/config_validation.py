@@ -45,55 +45,55 @@ def validate(config: ml_collections.ConfigDict, device_count: int) -> None:
               "model.ffn_size", "model.max_position_embeddings"):
     positive_int(key)
   require(config.eval_batches >= 0, "eval_batches", "0 (the whole split) or more",
-           config.eval_batches)
+          config.eval_batches)
   shards = device_count * config.gradient_accumulation_steps
   require(config.batch_size % shards == 0, "batch_size",
-           f"a multiple of {device_count} devices x {config.gradient_accumulation_steps} "
-           f"accumulation steps = {shards}", config.batch_size)
+          f"a multiple of {device_count} devices x {config.gradient_accumulation_steps} "
+          f"accumulation steps = {shards}", config.batch_size)
   require(config.seq_len <= config.model.max_position_embeddings, "seq_len",
-           f"at most model.max_position_embeddings={config.model.max_position_embeddings}",
-           config.seq_len)
+          f"at most model.max_position_embeddings={config.model.max_position_embeddings}",
+          config.seq_len)
 
   model = config.model
   require(model.hidden_size % model.num_heads == 0, "model.num_heads",
-           f"a divisor of model.hidden_size={model.hidden_size}", model.num_heads)
+          f"a divisor of model.hidden_size={model.hidden_size}", model.num_heads)
   require(model.dtype in _DTYPES, "model.dtype", f"one of {_DTYPES}", model.dtype)
   require(model.param_dtype in _DTYPES, "model.param_dtype", f"one of {_DTYPES}",
-           model.param_dtype)
+          model.param_dtype)
   require(model.attention_implementation in (None, "xla", "cudnn"),
-           "model.attention_implementation", "None, 'xla' or 'cudnn'",
-           model.attention_implementation)
+          "model.attention_implementation", "None, 'xla' or 'cudnn'",
+          model.attention_implementation)
   require(0.0 <= model.dropout_rate < 1.0, "model.dropout_rate", "in [0, 1)",
-           model.dropout_rate)
+          model.dropout_rate)
   require(model.relative_position_buckets >= 0, "model.relative_position_buckets",
-           "0 (off) or more", model.relative_position_buckets)
+          "0 (off) or more", model.relative_position_buckets)
   if model.relative_position_buckets:
     require(model.relative_position_buckets % 2 == 0 and model.relative_position_buckets >= 4,
-             "model.relative_position_buckets", "an even number >= 4",
-             model.relative_position_buckets)
+            "model.relative_position_buckets", "an even number >= 4",
+            model.relative_position_buckets)
     require(model.relative_position_max_distance > model.relative_position_buckets // 4,
-             "model.relative_position_max_distance",
-             "larger than a quarter of the buckets", model.relative_position_max_distance)
+            "model.relative_position_max_distance",
+            "larger than a quarter of the buckets", model.relative_position_max_distance)
   depths = list(model.generator.mlm_layers)
   require(len(depths) > 0 and all(isinstance(d, int) and d > 0 for d in depths)
-           and len(set(depths)) == len(depths), "model.generator.mlm_layers",
-           "distinct positive block depths", depths)
+          and len(set(depths)) == len(depths), "model.generator.mlm_layers",
+          "distinct positive block depths", depths)
 
   objective = config.objective
   require(0.0 < objective.mask_prob < 1.0, "objective.mask_prob", "in (0, 1)",
-           objective.mask_prob)
+          objective.mask_prob)
   require(objective.mixture in ("learned", "uniform"), "objective.mixture",
-           "'learned' or 'uniform'", objective.mixture)
+          "'learned' or 'uniform'", objective.mixture)
   require(objective.temperature > 0, "objective.temperature", "> 0", objective.temperature)
   require(objective.disc_weight >= 0, "objective.disc_weight", ">= 0", objective.disc_weight)
 
   optimizer = config.optimizer
   require(optimizer.learning_rate > 0, "optimizer.learning_rate", "> 0",
-           optimizer.learning_rate)
+          optimizer.learning_rate)
   require(optimizer.warmup_steps >= 0, "optimizer.warmup_steps", ">= 0",
-           optimizer.warmup_steps)
+          optimizer.warmup_steps)
   require(optimizer.grad_clip_norm > 0, "optimizer.grad_clip_norm", "> 0",
-           optimizer.grad_clip_norm)
+          optimizer.grad_clip_norm)
 
 
 def _lookup(config, dotted: str):

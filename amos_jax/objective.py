@@ -190,7 +190,8 @@ def _target_logit(logits_xV, targets_x):
 def _cross_entropy(logits_xV, targets_x):
   """-log softmax(logits)[target]. Its gradient, softmax - one_hot(target), is written out:
   autodiff of the gather would scatter into a zeroed [B, P, V] buffer first."""
-  return jax.nn.logsumexp(logits_xV, axis=-1) - _target_logit(logits_xV, targets_x)
+  loss, _ = _cross_entropy_forward(logits_xV, targets_x)
+  return loss
 
 
 def _cross_entropy_forward(logits_xV, targets_x):

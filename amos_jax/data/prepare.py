@@ -373,7 +373,7 @@ def _prepare_into(tmp_dir: str, data_config, inputs: dict, file_stats: list) -> 
   metadata = dict(
       format_version=FORMAT_VERSION,
       inputs=inputs,
-      # The hash cache of _file_identities; not an input: a touched file is the same data.
+      # The hash cache of _file_stats; not an input: a touched file is the same data.
       file_stats=file_stats,
       tokenizer=dict(file=TOKENIZER_FILE, vocab_size=tokenizer.vocab_size,
                      sha256=_sha256(tmp_model), vocab_sha256=tokenizer.vocab_sha256()),

@@ -74,8 +74,8 @@ class MlmHead(nn.Module):
   @nn.compact
   def __call__(self, hidden_BxPxH, token_embedding_VxH):
     x_BxPxH = nn.Dense(self.hidden_size, kernel_init=transformer.normal_init(self.init_std),
-                       dtype=self.dtype,
-                       param_dtype=self.param_dtype, name="dense")(hidden_BxPxH)
+                       dtype=self.dtype, param_dtype=self.param_dtype,
+                       name="dense")(hidden_BxPxH)
     x_BxPxH = nn.LayerNorm(epsilon=1e-5, dtype=self.dtype, param_dtype=self.param_dtype,
                            name="norm")(transformer.exact_gelu(x_BxPxH))
     bias_V = self.param("bias", nn.initializers.zeros, (self.vocab_size,), self.param_dtype)
@@ -105,13 +105,14 @@ class AmosModel(nn.Module):
     self.mlm_head = MlmHead(config.hidden_size, config.vocab_size, config.init_std, dtype,
                             param_dtype)
     # AMOS: ONE scoring vector w, no bias, shared by all depths: m_k = w . f_k.
-    self.mixture = nn.Dense(1, use_bias=False, kernel_init=transformer.normal_init(config.init_std),
+    self.mixture = nn.Dense(1, use_bias=False,
+                            kernel_init=transformer.normal_init(config.init_std),
                             dtype=jnp.float32, param_dtype=param_dtype)
     self.discriminator = _encoder(
         config, num_layers=config.num_layers, dropout_rate=config.dropout_rate,
         output_layers=(config.num_layers,), detach_before=(), name="discriminator")
-    self.rtd_head = nn.Dense(1, kernel_init=transformer.normal_init(config.init_std), dtype=dtype,
-                             param_dtype=param_dtype)
+    self.rtd_head = nn.Dense(1, kernel_init=transformer.normal_init(config.init_std),
+                             dtype=dtype, param_dtype=param_dtype)
 
   def embed(self, token_ids_BxL):
     """Plain lookup in the shared token embedding."""

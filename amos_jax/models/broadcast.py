@@ -26,21 +26,11 @@ def _forward(x, shape):
 
 
 def _backward(shape, x_shape, cotangent):
-  core = x_shape[len(x_shape) - _core_rank(x_shape):]
-  rows = math.prod(shape[:len(shape) - len(core)])
+  # x's elements repeat once per row of the leading axes it lacks.
+  rows = math.prod(shape) // math.prod(x_shape)
   summed = jnp.dot(jnp.ones((rows,), cotangent.dtype), cotangent.reshape(rows, -1),
                    preferred_element_type=jnp.float32)
   return (summed.reshape(x_shape).astype(cotangent.dtype),)
-
-
-def _core_rank(x_shape) -> int:
-  """Rank of x without its leading 1s."""
-  rank = len(x_shape)
-  for size in x_shape:
-    if size != 1:
-      break
-    rank -= 1
-  return rank
 
 
 broadcast_leading.defvjp(_forward, _backward)

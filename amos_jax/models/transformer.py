@@ -12,6 +12,7 @@ import jax.numpy as jnp
 
 from amos_jax.models import broadcast
 
+
 def normal_init(std: float):
   """BERT/ELECTRA initialisation: N(0, std), std 0.02 at BERT sizes (`model.init_std`)."""
   return nn.initializers.normal(stddev=std)
@@ -51,7 +52,8 @@ class RelativePositionBias(nn.Module):
     positions = jnp.arange(seq_len)
     relative_LxL = positions[None, :] - positions[:, None]
     buckets_LxL = relative_position_bucket(relative_LxL, self.num_buckets, self.max_distance)
-    table = self.param("table", normal_init(self.init_std), (self.num_buckets, self.num_heads), self.param_dtype)
+    table = self.param("table", normal_init(self.init_std), (self.num_buckets, self.num_heads),
+                       self.param_dtype)
     bias_LxLxN = jnp.take(table, buckets_LxL, axis=0)
     return jnp.transpose(bias_LxLxN, (2, 0, 1))[None].astype(self.dtype)  # [1, N, L, L]
 
@@ -102,8 +104,7 @@ class TransformerBlock(nn.Module):
   def __call__(self, x_BxLxH, mask_Bx1x1xL, bias_BxNxLxL, deterministic: bool):
     dense = lambda features, name: nn.Dense(
         features, kernel_init=normal_init(self.init_std), dtype=self.dtype,
-        param_dtype=self.param_dtype,
-        name=name)
+        param_dtype=self.param_dtype, name=name)
     layer_norm = lambda name: nn.LayerNorm(
         epsilon=1e-5, dtype=self.dtype, param_dtype=self.param_dtype, name=name)
     attention = SelfAttention(

@@ -81,9 +81,18 @@ class SelfAttention(nn.Module):
     value_BxLxNxD = projection("value")(x_BxLxH)
     if bias_BxNxLxL is not None:
       bias_BxNxLxL = bias_BxNxLxL.astype(query_BxLxNxD.dtype)
-    out_BxLxNxD = jax.nn.dot_product_attention(
-        query_BxLxNxD, key_BxLxNxD, value_BxLxNxD, bias=bias_BxNxLxL, mask=mask_Bx1x1xL,
-        implementation=self.implementation)
+    if self.implementation == "cudnn":
+      # cuDNN takes padding as sequence lengths (every amos_jax batch is right-padded). A
+      # boolean mask would instead be added to the bias, making a [B, N, L, L] bias and
+      # bias gradient out of the shared [1, N, L, L] one.
+      lengths_B = jnp.sum(mask_Bx1x1xL[:, 0, 0, :], axis=-1, dtype=jnp.int32)
+      out_BxLxNxD = jax.nn.dot_product_attention(
+          query_BxLxNxD, key_BxLxNxD, value_BxLxNxD, bias=bias_BxNxLxL,
+          query_seq_lengths=lengths_B, key_value_seq_lengths=lengths_B, implementation="cudnn")
+    else:
+      out_BxLxNxD = jax.nn.dot_product_attention(
+          query_BxLxNxD, key_BxLxNxD, value_BxLxNxD, bias=bias_BxNxLxL, mask=mask_Bx1x1xL,
+          implementation=self.implementation)
     out_BxLxH = nn.DenseGeneral(
         hidden, axis=(-2, -1), kernel_init=normal_init(self.init_std), dtype=self.dtype,
         param_dtype=self.param_dtype, name="output")(out_BxLxNxD)

@@ -92,15 +92,16 @@ def first_argmax(x, axis: int = -1):
                      x.shape[axis] - 1)
 
 
-def gumbel_noise(key, shape) -> jax.Array:
-  """Standard Gumbel noise, float32, as jax.random.gumbel with 23 random mantissa bits.
-
-  The bits come from XLA's RngBitGenerator (ThreeFry), seeded from `key`: on CPU it is
-  2.6x faster than jax.random's ThreeFry for the [P, V] noise of an example.
-  """
+def _random_bits(key, shape) -> jax.Array:
+  """uint32 bits from XLA's RngBitGenerator (ThreeFry) seeded from `key`: on CPU 2.6x faster
+  than jax.random's ThreeFry for the [P, V] noise of an example."""
   state = jax.random.bits(key, (4,), jnp.uint32)
   _, bits = jax.lax.rng_bit_generator(state, shape, jnp.uint32,
                                       algorithm=jax.lax.RandomAlgorithm.RNG_THREE_FRY)
+  return bits
+
+
+def _gumbel_from_bits(bits) -> jax.Array:
   # 23 bits as the mantissa of a float in [1, 2), minus 1: uniform on [0, 1).
   uniform = jax.lax.bitcast_convert_type((bits >> 9) | jnp.uint32(0x3F800000),
                                          jnp.float32) - 1.0
@@ -108,13 +109,23 @@ def gumbel_noise(key, shape) -> jax.Array:
   return -jnp.log(-jnp.log(uniform))
 
 
+def gumbel_noise(key, shape) -> jax.Array:
+  """Standard Gumbel noise, float32, as jax.random.gumbel with 23 random mantissa bits."""
+  return _gumbel_from_bits(_random_bits(key, shape))
+
+
 def gumbel_noise_per_example(keys_B, shape) -> jax.Array:
   """[B, *shape] noise, row b drawn from keys_B[b] alone (whatever the rest of the batch).
 
   A loop, not vmap: vmap of RngBitGenerator draws one stream for the whole batch, so a
-  row's noise would depend on its place in the batch (and on the device count).
+  row's noise would depend on its place in the batch (and on the device count). The loop
+  draws only the bits, unrolled 16 examples deep; the logarithms then run once, vectorised,
+  over the whole batch. On CPU, for a 16-row micro-batch of the small preset, this takes
+  40 -> ~12 ms of a 1.2 s step, against a `lax.map` of the whole transform.
   """
-  return jax.lax.map(lambda key: gumbel_noise(key, shape), keys_B)
+  _, bits = jax.lax.scan(lambda carry, key: (carry, _random_bits(key, shape)), None, keys_B,
+                         unroll=min(len(keys_B), 16))
+  return _gumbel_from_bits(bits)
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(2,))

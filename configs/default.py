@@ -39,8 +39,9 @@ def model_config(size: str) -> ml_collections.ConfigDict:
       # Compute in `dtype`, keep parameters in `param_dtype`.
       dtype="float32",
       param_dtype="float32",
-      # Passed to jax.nn.dot_product_attention: None (XLA's choice), "xla" or "cudnn". A
-      # placeholder so that --config.model.attention_implementation=cudnn can set it.
+      # None or "xla": amos_jax's attention in plain XLA ops (models/attention.py), on any
+      # backend. "cudnn": cuDNN flash attention through jax.nn.dot_product_attention, GPU
+      # only. A placeholder so that --config.model.attention_implementation=cudnn can set it.
       attention_implementation=ml_collections.config_dict.placeholder(str),
       generator=ml_collections.ConfigDict(dict(
           # The generator has the discriminator's width; one MLM is read after each depth.

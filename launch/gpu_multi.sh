@@ -6,7 +6,7 @@
 #
 # One JAX process drives every visible GPU: the train step is sharded over all of them and
 # the gradients are summed with psum, so config.batch_size (global) must divide by the GPU
-# count. bfloat16 compute, cuDNN attention, 90% of each GPU's memory preallocated and XLA's
+# count. bfloat16 compute, 90% of each GPU's memory preallocated and XLA's
 # latency-hiding scheduler (overlaps the all-reduce with the backward pass). Needs:
 # pip install -r requirements.txt "jax[cuda12]==0.10.2".
 #

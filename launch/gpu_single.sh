@@ -4,8 +4,8 @@
 # Usage (from the repository root): launch/gpu_single.sh CONFIG WORKDIR [--config.key=value ...]
 #   e.g. launch/gpu_single.sh configs/small.py /ckpt/amos_small --config.batch_size=128
 #
-# Runs python -m amos_jax.main with bfloat16 compute and cuDNN attention (override either,
-# e.g. --config.model.attention_implementation=xla), JAX preallocating 90% of the GPU's
+# Runs python -m amos_jax.main with bfloat16 compute (cuDNN attention is opt-in:
+# --config.model.attention_implementation=cudnn), JAX preallocating 90% of the GPU's
 # memory and XLA's latency-hiding scheduler. Needs: pip install -r requirements.txt
 # "jax[cuda12]==0.10.2".
 #

@@ -67,7 +67,7 @@ def test_missing_config_or_workdir_is_a_usage_error(script, args):
   assert not result.stdout
 
 
-def test_gpu_single_runs_one_gpu_in_bf16_with_cudnn_and_memory_settings():
+def test_gpu_single_runs_one_gpu_in_bf16_with_memory_settings():
   [command] = dry_run("gpu_single.sh", "configs/base.py", "/ckpt/a b", "--config.batch_size=64",
                       GPU="3", XLA_FLAGS="--xla_dump_to=/tmp/dump")
   env_words, python_words = command[:command.index("python3")], command[command.index("python3"):]
@@ -77,8 +77,7 @@ def test_gpu_single_runs_one_gpu_in_bf16_with_cudnn_and_memory_settings():
       "XLA_FLAGS=--xla_dump_to=/tmp/dump --xla_gpu_enable_latency_hiding_scheduler=true"]
   assert python_words == [
       "python3", "-m", "amos_jax.main", "--config=configs/base.py", "--workdir=/ckpt/a b",
-      "--config.model.dtype=bfloat16", "--config.model.attention_implementation=cudnn",
-      "--config.batch_size=64"]  # The user's overrides last, so they win.
+      "--config.model.dtype=bfloat16", "--config.batch_size=64"]  # The user's last: they win.
 
 
 def test_gpu_multi_uses_every_visible_gpu_from_one_process():
@@ -89,7 +88,7 @@ def test_gpu_multi_uses_every_visible_gpu_from_one_process():
   assert "XLA_FLAGS=--xla_gpu_enable_latency_hiding_scheduler=true" in command
   assert command[command.index("/venv/bin/python"):][:3] == ["/venv/bin/python", "-m",
                                                              "amos_jax.main"]
-  assert "--config.model.attention_implementation=cudnn" in command
+  assert "--config.model.dtype=bfloat16" in command
   assert not {"--distributed", "--coordinator_address"} & {w.split("=")[0] for w in command}
 
 
@@ -101,7 +100,7 @@ def test_gpu_overrides_parse_against_the_real_config():
   config_flags.DEFINE_config_file("config", flag_values=flag_values, sys_argv=argv)
   flag_values(argv)
   assert flag_values.config.model.dtype == "bfloat16"
-  assert flag_values.config.model.attention_implementation == "cudnn"
+  assert flag_values.config.model.attention_implementation is None
 
 
 def test_slurm_prepares_on_one_task_then_starts_every_task_distributed():
@@ -113,7 +112,7 @@ def test_slurm_prepares_on_one_task_then_starts_every_task_distributed():
   assert train[-1] == "--distributed"
   for command in (prepare, train):
     for word in ("XLA_PYTHON_CLIENT_MEM_FRACTION=0.90", "--config.model.dtype=bfloat16",
-                 "--config.model.attention_implementation=cudnn", "--workdir=/shared/amos",
+                 "--workdir=/shared/amos",
                  "--config.batch_size=512"):
       assert word in command, word
 

@@ -10,6 +10,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from amos_jax.models import attention
 from amos_jax.models import broadcast
 
 
@@ -59,7 +60,11 @@ class RelativePositionBias(nn.Module):
 
 
 class SelfAttention(nn.Module):
-  """Multi-head self-attention through jax.nn.dot_product_attention (XLA or cuDNN)."""
+  """Multi-head self-attention: amos_jax's XLA attention or cuDNN's flash attention.
+
+  The XLA path (models/attention.py) expects padding inside `bias_BxNxLxL`; the cuDNN path
+  reads it from `mask_Bx1x1xL` and takes a [1, N, L, L] bias.
+  """
   num_heads: int
   dropout_rate: float
   implementation: str | None = None
@@ -90,9 +95,8 @@ class SelfAttention(nn.Module):
           query_BxLxNxD, key_BxLxNxD, value_BxLxNxD, bias=bias_BxNxLxL,
           query_seq_lengths=lengths_B, key_value_seq_lengths=lengths_B, implementation="cudnn")
     else:
-      out_BxLxNxD = jax.nn.dot_product_attention(
-          query_BxLxNxD, key_BxLxNxD, value_BxLxNxD, bias=bias_BxNxLxL, mask=mask_Bx1x1xL,
-          implementation=self.implementation)
+      out_BxLxNxD = attention.dot_product_attention(
+          query_BxLxNxD, key_BxLxNxD, value_BxLxNxD, bias_BxNxLxL)
     out_BxLxH = nn.DenseGeneral(
         hidden, axis=(-2, -1), kernel_init=normal_init(self.init_std), dtype=self.dtype,
         param_dtype=self.param_dtype, name="output")(out_BxLxNxD)
@@ -162,18 +166,25 @@ class Encoder(nn.Module):
                            name="embedding_norm")(x_BxLxH.astype(self.dtype))
     x_BxLxH = nn.Dropout(self.dropout_rate)(x_BxLxH, deterministic=deterministic)
 
-    mask_Bx1x1xL = padding_mask_BxL[:, None, None, :].astype(bool)
+    padding_mask_BxL = padding_mask_BxL.astype(bool)
+    mask_Bx1x1xL = padding_mask_BxL[:, None, None, :]
     bias_BxNxLxL = None
     if self.relative_position_buckets > 0:
       bias_BxNxLxL = RelativePositionBias(
           self.num_heads, self.relative_position_buckets, self.relative_position_max_distance,
           self.init_std, self.dtype, self.param_dtype, name="relative_position_bias")(seq_len)
-      if self.attention_implementation != "cudnn":
-        # Broadcast over the batch here, so that the bias gradient of all layers is summed
-        # by one fast product (models/broadcast.py); cuDNN takes [1, N, L, L] and sums
-        # the gradient itself.
+    if self.attention_implementation != "cudnn":
+      # The XLA attention reads padding from its additive bias, built here once for all
+      # layers. The relative bias is broadcast over the batch here too, so that its gradient
+      # from all layers is summed over the batch by one fast product (models/broadcast.py).
+      # cuDNN takes the [1, N, L, L] bias and the padding as lengths, and sums the gradient.
+      padding_Bx1x1xL = attention.padding_bias(padding_mask_BxL, self.dtype)
+      if bias_BxNxLxL is None:
+        bias_BxNxLxL = padding_Bx1x1xL
+      else:
         bias_BxNxLxL = broadcast.broadcast_leading(
             bias_BxNxLxL, (token_embeddings_BxLxH.shape[0],) + bias_BxNxLxL.shape[1:])
+        bias_BxNxLxL = bias_BxNxLxL + padding_Bx1x1xL
 
     outputs = []
     for index in range(self.num_layers):

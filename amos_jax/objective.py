@@ -120,8 +120,8 @@ def gumbel_noise_per_example(keys_B, shape) -> jax.Array:
   A loop, not vmap: vmap of RngBitGenerator draws one stream for the whole batch, so a
   row's noise would depend on its place in the batch (and on the device count). The loop
   draws only the bits, unrolled 16 examples deep; the logarithms then run once, vectorised,
-  over the whole batch. On CPU, for a 16-row micro-batch of the small preset, this takes
-  40 -> ~12 ms of a 1.2 s step, against a `lax.map` of the whole transform.
+  over the whole batch. On CPU this made the small preset's 16-row micro-step 3% faster than
+  a `lax.map` of the whole transform (alone: 40 -> 26 ms for 16 x [20, 32768]).
   """
   _, bits = jax.lax.scan(lambda carry, key: (carry, _random_bits(key, shape)), None, keys_B,
                          unroll=min(len(keys_B), 16))

@@ -114,15 +114,24 @@ def test_changed_inputs_are_an_error(prepared, tmp_path):
                      eval_fraction=0.5), tmp_path)
 
 
-def test_files_are_identified_by_content_not_mtime(tmp_path):
+def test_files_are_identified_by_content_not_mtime(tmp_path, monkeypatch):
   path = _write_corpus(str(tmp_path), num_chapters=40, files=1)[0]
   config = _config([path])
   data = _prepare(config, tmp_path)
   later = os.stat(path).st_mtime_ns + 10**9
   os.utime(path, ns=(later, later))  # A copy or a touch: same bytes, new mtime.
   again = _prepare(config, tmp_path)
-  assert again.metadata == data.metadata
+  assert again.metadata["inputs"] == data.metadata["inputs"]
+  assert again.metadata["splits"] == data.metadata["splits"]
   assert again.fingerprint == data.fingerprint
+  # The new mtime is recorded, so the next start does not hash the file again.
+  assert again.metadata["file_stats"][0][2] == later
+  assert prepare_lib.load_prepared(again.directory).metadata == again.metadata
+  hashed = []
+  monkeypatch.setattr(prepare_lib, "_sha256", lambda p: hashed.append(p) or "not-read")
+  assert _prepare(config, tmp_path).metadata == again.metadata
+  assert hashed == []
+  monkeypatch.undo()
   with open(path, "r+b") as f:  # Same size, other content.
     first = f.read(1)
     f.seek(0)

@@ -262,10 +262,12 @@ def prepare(data_config, *, seq_len: int, vocab_size: int, workdir: str,
   directory = os.path.abspath(data_config.prepared_dir or os.path.join(workdir, "data"))
   os.makedirs(os.path.dirname(directory), exist_ok=True)
   with _exclusive_lock(directory + ".lock"):
+    prepared = None
     if os.path.isfile(os.path.join(directory, METADATA_FILE)):
       prepared = load_prepared(directory)
-      inputs, _ = _inputs(data_config, seq_len, vocab_size,
-                          _recorded_files(prepared.metadata))
+    inputs, file_stats = _inputs(data_config, seq_len, vocab_size,
+                                 _recorded_files(prepared.metadata) if prepared else {})
+    if prepared:
       old = prepared.metadata["inputs"]
       changed = sorted(k for k in set(old) | set(inputs) if old.get(k) != inputs.get(k))
       if changed:
@@ -273,9 +275,10 @@ def prepare(data_config, *, seq_len: int, vocab_size: int, workdir: str,
                             for k in changed)
         raise ValueError(f"{directory} was prepared from other inputs ({details}). Delete "
                          "it or set data.prepared_dir to a new directory.")
+      if file_stats != prepared.metadata.get("file_stats"):
+        prepared = _record_file_stats(prepared, file_stats)
       logging.info("Data already prepared in %s; nothing to do.", directory)
     else:
-      inputs, file_stats = _inputs(data_config, seq_len, vocab_size, recorded_files={})
       _clear_leftovers(directory)
       tmp_dir = tempfile.mkdtemp(prefix=os.path.basename(directory) + _TMP_SUFFIX,
                                  dir=os.path.dirname(directory))
@@ -294,6 +297,23 @@ def prepare(data_config, *, seq_len: int, vocab_size: int, workdir: str,
                    counts["text_bytes"] / 1e6, sum(metadata["timing"].values()))
   _check_batch(prepared, batch_size)
   return prepared
+
+
+def _record_file_stats(prepared: PreparedData, file_stats: list) -> PreparedData:
+  """Rewrites metadata.json with the text files' new sizes and mtimes (same content: touched
+  or copied files), so that the next start need not hash them again. Only the hash cache
+  changes; a directory that cannot be written is left as it is."""
+  metadata = dict(prepared.metadata, file_stats=file_stats)
+  path = os.path.join(prepared.directory, METADATA_FILE)
+  try:
+    with open(path + ".tmp", "w") as f:
+      json.dump(metadata, f, indent=1)
+    os.replace(path + ".tmp", path)  # Readers see the old file or the new one, whole.
+  except OSError as error:
+    logging.warning("Could not record the text files' new mtimes in %s (%s): they will be "
+                    "hashed again at the next start.", path, error)
+    return prepared
+  return PreparedData(directory=prepared.directory, metadata=metadata)
 
 
 @contextlib.contextmanager

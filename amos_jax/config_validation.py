@@ -40,15 +40,18 @@ def validate(config: ml_collections.ConfigDict, device_count: int) -> None:
 
   for key in ("num_train_steps", "batch_size", "seq_len", "log_every_steps",
               "eval_every_steps", "checkpoint_every_steps", "keep_checkpoints",
-              "gradient_accumulation_steps", "max_consecutive_nonfinite_steps",
+              "max_consecutive_nonfinite_steps",
               "model.vocab_size", "model.hidden_size", "model.num_layers", "model.num_heads",
               "model.ffn_size", "model.max_position_embeddings"):
     positive_int(key)
   require(config.eval_batches >= 0, "eval_batches", "0 (the whole split) or more",
           config.eval_batches)
-  shards = device_count * config.gradient_accumulation_steps
+  accumulation = config.gradient_accumulation_steps
+  require(isinstance(accumulation, int) and accumulation >= 0, "gradient_accumulation_steps",
+          "0 (automatic) or a positive integer", accumulation)
+  shards = device_count * max(accumulation, 1)
   require(config.batch_size % shards == 0, "batch_size",
-          f"a multiple of {device_count} devices x {config.gradient_accumulation_steps} "
+          f"a multiple of {device_count} devices x {max(accumulation, 1)} "
           f"accumulation steps = {shards}", config.batch_size)
   require(config.seq_len <= config.model.max_position_embeddings, "seq_len",
           f"at most model.max_position_embeddings={config.model.max_position_embeddings}",

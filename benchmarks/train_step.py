@@ -66,7 +66,11 @@ def main(_):
   # low (another process, a cold cache) would overstate MFU.
   peak = max(peak_before, flops_lib.measure_matmul_peak(dtype)) * jax.device_count()
   print(f"devices: {jax.device_count()} x {jax.devices()[0].device_kind}")
-  print(f"batch: {config.batch_size} x {config.seq_len}, dtype {config.model.dtype}")
+  local_rows = config.batch_size // jax.device_count()
+  micro_batches = config.gradient_accumulation_steps or step_lib.automatic_accumulation_steps(
+      local_rows, config.seq_len, jax.devices()[0].platform)
+  print(f"batch: {config.batch_size} x {config.seq_len}, dtype {config.model.dtype}, "
+        f"{micro_batches} micro-batch(es) of {local_rows // micro_batches} rows per device")
   print(f"compile: {compile_s:.1f} s")
   print(f"step: {step_s * 1e3:.1f} ms (loss on the repeated batch {first_loss:.3f} -> "
         f"{float(metrics['loss']):.3f})")

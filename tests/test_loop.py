@@ -199,6 +199,10 @@ def test_two_hosts_agree_with_one(tmp_path, prepared_dir):
     (dict(batch_size=12), "config.batch_size=12: expected a multiple of 8 devices"),
     (dict(num_train_steps=-5), "config.num_train_steps=-5: expected a positive integer"),
     (dict(seq_len=256), "config.seq_len=256: expected at most model.max_position_embeddings"),
+    (dict(gradient_accumulation_steps=-1),
+     "config.gradient_accumulation_steps=-1: expected 0 \\(automatic\\) or a positive"),
+    (dict(batch_size=16, gradient_accumulation_steps=3),
+     "config.batch_size=16: expected a multiple of 8 devices x 3 accumulation steps = 24"),
 ])
 def test_bad_config_values_fail_fast_naming_the_key(tmp_path, prepared_dir, overrides,
                                                     message):

@@ -64,6 +64,7 @@ def test_gradient_accumulation_equals_the_full_batch():
   config.optimizer.warmup_steps = 1
   batches = [helpers.text_batch(16, config.seq_len, config.model.vocab_size, padded_rows=r)
              for r in (4, 1)]
+  config.gradient_accumulation_steps = 1
   full_state, full_history = run_steps(config, jax.devices()[:2], batches)
   config.gradient_accumulation_steps = 4
   accumulated_state, accumulated_history = run_steps(config, jax.devices()[:2], batches)
@@ -73,6 +74,29 @@ def test_gradient_accumulation_equals_the_full_batch():
   for full, accumulated in zip(jax.tree_util.tree_leaves(full_state.params),
                                jax.tree_util.tree_leaves(accumulated_state.params)):
     np.testing.assert_allclose(accumulated, full, rtol=1e-4, atol=1e-6)
+
+
+def test_automatic_accumulation_uses_micro_batches_of_about_512_tokens_on_cpu_only():
+  auto = step_lib.automatic_accumulation_steps
+  assert auto(128, 128, "cpu") == 32  # 4 rows of 128.
+  assert auto(32, 64, "cpu") == 4  # 8 rows of 64.
+  assert auto(6, 128, "cpu") == 2  # At most 4 rows that divide 6: 3.
+  assert auto(7, 128, "cpu") == 7  # Prime: single rows.
+  assert auto(2, 64, "cpu") == 1  # Fewer rows than a micro-batch holds.
+  assert auto(8, 2048, "cpu") == 8  # Longer than 512 tokens: single rows.
+  assert auto(128, 128, "gpu") == auto(128, 128, "tpu") == 1
+
+
+def test_automatic_accumulation_equals_the_full_batch():
+  config = helpers.tiny_config()
+  config.seq_len = 128  # 4 rows per micro-batch on CPU: 16 rows make 4 micro-batches.
+  config.gradient_accumulation_steps = 0
+  batches = [helpers.text_batch(16, config.seq_len, config.model.vocab_size, padded_rows=3)]
+  _, automatic = run_steps(config, jax.devices()[:1], batches)
+  config.gradient_accumulation_steps = 1
+  _, full = run_steps(config, jax.devices()[:1], batches)
+  for name in ("loss", "mlm_loss", "rtd_loss", "grad_norm"):
+    np.testing.assert_allclose(automatic[0][name], full[0][name], rtol=2e-5, err_msg=name)
 
 
 def test_a_non_finite_gradient_skips_the_update_and_is_counted():

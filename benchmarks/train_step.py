@@ -67,8 +67,7 @@ def main(_):
   peak = max(peak_before, flops_lib.measure_matmul_peak(dtype)) * jax.device_count()
   print(f"devices: {jax.device_count()} x {jax.devices()[0].device_kind}")
   local_rows = config.batch_size // jax.device_count()
-  micro_batches = config.gradient_accumulation_steps or step_lib.automatic_accumulation_steps(
-      local_rows, config.seq_len, jax.devices()[0].platform)
+  micro_batches = step_lib.accumulation_steps(config, local_rows, jax.devices()[0].platform)
   print(f"batch: {config.batch_size} x {config.seq_len}, dtype {config.model.dtype}, "
         f"{micro_batches} micro-batch(es) of {local_rows // micro_batches} rows per device")
   print(f"compile: {compile_s:.1f} s")

@@ -54,6 +54,12 @@ def automatic_accumulation_steps(local_rows: int, seq_len: int, platform: str) -
   return local_rows // rows
 
 
+def accumulation_steps(config: ml_collections.ConfigDict, local_rows: int, platform: str) -> int:
+  """Micro-batches per step: config.gradient_accumulation_steps, or the automatic choice."""
+  return (config.gradient_accumulation_steps
+          or automatic_accumulation_steps(local_rows, config.seq_len, platform))
+
+
 def per_example_keys(key, global_indices_B):
   return jax.vmap(lambda index: jax.random.fold_in(key, index))(global_indices_B)
 
@@ -107,8 +113,6 @@ def train_step(state: TrainState, batch, seed_key, *, model: AmosModel,
     platform: the devices' platform ("cpu", "gpu", "tpu"), for automatic micro-batching.
   """
   input_ids = batch["input_ids"]
-  accumulation_steps = (config.gradient_accumulation_steps
-                        or automatic_accumulation_steps(*input_ids.shape, platform))
   example_indices = global_example_indices(input_ids.shape[0])
   mask_key, sample_key, dropout_key = step_keys(seed_key, state.step)
   masked = objective.mask_tokens(input_ids, per_example_keys(mask_key, example_indices),
@@ -126,7 +130,7 @@ def train_step(state: TrainState, batch, seed_key, *, model: AmosModel,
   local_params = jax.lax.pcast(state.params, DATA_AXIS, to="varying")
   grads, metrics = _accumulated_grads(
       grad_fn, local_params, masked, per_example_keys(sample_key, example_indices),
-      dropout_key, accumulation_steps)
+      dropout_key, accumulation_steps(config, input_ids.shape[0], platform))
   grads, metrics = jax.lax.psum((grads, metrics), DATA_AXIS)
 
   updates, opt_state = optimizer.update(grads, state.opt_state, state.params)

@@ -1,6 +1,13 @@
-"""AdamW with linear warmup and linear decay, global-norm clipping (ELECTRA / COCO-LM recipe)."""
+"""AdamW with linear warmup and linear decay, global-norm clipping (ELECTRA / COCO-LM recipe).
+
+The learning rate is a function of the TRAIN step, passed to every update (`step=`), not of
+an optimizer-internal count: optax's schedule count stands still while non-finite updates are
+skipped, so the rate applied would drift from the one logged (learning_rate_fn(step)) and
+the schedule would end above 0. One count drives both.
+"""
 
 import jax
+import jax.numpy as jnp
 import ml_collections
 import optax
 
@@ -22,20 +29,35 @@ def weight_decay_mask(params):
   return jax.tree_util.tree_map_with_path(decays, params)
 
 
+def scale_by_step_schedule(schedule) -> optax.GradientTransformationExtraArgs:
+  """Multiplies updates by -schedule(step), `step` being the train step given to update()."""
+
+  def update(updates, state, params=None, *, step, **extra_args):
+    del params, extra_args
+    rate = jnp.asarray(schedule(step), jnp.float32)
+    return jax.tree_util.tree_map(lambda u: (-rate * u).astype(u.dtype), updates), state
+
+  return optax.GradientTransformationExtraArgs(lambda params: optax.EmptyState(), update)
+
+
 # Larger than any run: the training loop, not optax, decides when to give up (optax would
 # apply the non-finite update once its limit is passed).
 _NEVER_APPLY_NONFINITE = 2**30
 
 
 def make_optimizer(config: ml_collections.ConfigDict, num_train_steps: int):
-  """The `optimizer` section of the config as an optax GradientTransformation.
+  """The `optimizer` section of the config as an optax transformation whose update takes the
+  train step: `optimizer.update(grads, opt_state, params, step=state.step)`.
 
-  Updates whose gradients are not finite are skipped and counted (`nonfinite_counts`).
+  AdamW is spelled out (adam, decoupled weight decay, then the rate) so that the rate reads
+  the train step. Updates whose gradients are not finite are skipped and counted
+  (`nonfinite_counts`).
   """
   return optax.apply_if_finite(optax.chain(
       optax.clip_by_global_norm(config.grad_clip_norm),
-      optax.adamw(learning_rate_schedule(config, num_train_steps), b1=config.b1, b2=config.b2,
-                  eps=config.eps, weight_decay=config.weight_decay, mask=weight_decay_mask),
+      optax.scale_by_adam(b1=config.b1, b2=config.b2, eps=config.eps),
+      optax.add_decayed_weights(config.weight_decay, mask=weight_decay_mask),
+      scale_by_step_schedule(learning_rate_schedule(config, num_train_steps)),
   ), max_consecutive_errors=_NEVER_APPLY_NONFINITE)
 
 

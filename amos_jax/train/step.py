@@ -133,7 +133,7 @@ def train_step(state: TrainState, batch, seed_key, *, model: AmosModel,
       dropout_key, accumulation_steps(config, input_ids.shape[0], platform))
   grads, metrics = jax.lax.psum((grads, metrics), DATA_AXIS)
 
-  updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
+  updates, opt_state = optimizer.update(grads, state.opt_state, state.params, step=state.step)
   params = optax.apply_updates(state.params, updates)
   metrics.update({
       "grad_norm": global_norm(grads),

@@ -8,8 +8,9 @@
    d softmax((s + g) / tau) backward.
 6. Gradient reversal (x disc_grad_mul, -1): the mixture is trained to MAXIMISE the
    discriminator's loss.
-7. The discriminator reads onehot @ E at the masked slots (a lookup forward, a path for the
-   reversed gradient backward) and predicts which tokens were replaced.
+7. The discriminator reads E[sample] at the masked slots (an exact lookup forward; backward
+   the gradient of onehot @ E, the path of the reversed gradient) and predicts which tokens
+   were replaced.
 8. Loss = sum_k MLM_k + disc_weight * RTD.
 
 ELECTRA is the same code with one depth and disc_grad_mul = 0.
@@ -282,12 +283,18 @@ def forward(params, model: AmosModel, config: ml_collections.ConfigDict, batch: 
   one_hot_BxPxV, sampled_BxP = straight_through_gumbel_softmax(
       mixed_logits_BxPxV, gumbel_BxPxV, config.temperature)
 
-  # 6. Gradient reversal on the sample; E itself gets the ordinary gradient below.
-  one_hot_BxPxV = grad_multiply(one_hot_BxPxV, config.disc_grad_mul)
+  # 6. Gradient reversal on the sample; E itself gets the ordinary gradient below. Without an
+  # adversarial signal (ELECTRA) no gradient flows back through the sample at all, so the
+  # straight-through backward is not computed.
+  if config.disc_grad_mul == 0:
+    one_hot_BxPxV = jax.lax.stop_gradient(one_hot_BxPxV)
+  else:
+    one_hot_BxPxV = grad_multiply(one_hot_BxPxV, config.disc_grad_mul)
 
-  # 7. The discriminator's input: lookups everywhere, onehot @ E at the really masked slots.
+  # 7. The discriminator's input: exact lookups everywhere, at the masked slots of the sampled
+  # ids, with the gradient of onehot @ E flowing back into the one-hot.
   rows_Bx1 = jnp.arange(batch.input_ids.shape[0])[:, None]
-  sampled_embeddings = apply(one_hot_BxPxV, method=AmosModel.embed_one_hot)
+  sampled_embeddings = apply(one_hot_BxPxV, sampled_BxP, method=AmosModel.embed_sample)
   original_embeddings = apply(batch.targets, method=AmosModel.embed)
   discriminator_input = apply(batch.input_ids, method=AmosModel.embed).at[
       rows_Bx1, batch.positions].set(

@@ -11,6 +11,7 @@ import pytest
 from amos_jax import objective
 from amos_jax.models.amos import AmosModel, init_params
 from tests import helpers
+from tests import reduced_precision
 
 BATCH = 4
 
@@ -260,3 +261,60 @@ def test_tied_output_logits_gradients_match_autodiff():
   np.testing.assert_allclose(value, expected_value, rtol=1e-6)
   for got, expected in zip(vjp(cotangent), expected_vjp(cotangent)):
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_emulated_bf16_matmuls_round_a_one_hot_product():
+  # The emulation is not vacuous: it changes what an f32 one_hot @ E returns on CPU.
+  embedding = jax.random.normal(jax.random.key(0), (9, 4))
+  one_hot = jax.nn.one_hot(jnp.array([3, 7]), 9)
+  rounded = reduced_precision.with_bf16_matmuls(lambda a, e: a @ e)(one_hot, embedding)
+  np.testing.assert_array_equal(rounded, embedding[jnp.array([3, 7])].astype(jnp.bfloat16))
+  assert not np.array_equal(rounded, embedding[jnp.array([3, 7])])
+
+
+def test_discriminator_input_is_an_exact_lookup_under_accelerator_matmul_precision():
+  # On a GPU (TF32) or TPU (bf16) a rounded embedding row at the masked slots would tell the
+  # discriminator which positions were masked.
+  config, model, params, batch = build()
+  out = reduced_precision.with_bf16_matmuls(
+      lambda p, b: run_forward(config, model, p, b))(params, batch)
+  rows = np.arange(BATCH)[:, None]
+  corrupted_ids = np.asarray(batch.input_ids).copy()
+  corrupted_ids[rows, batch.positions] = np.where(batch.valid, out.sampled, batch.targets)
+  assert (corrupted_ids != np.asarray(batch.input_ids)).any()  # Some slots were replaced.
+  np.testing.assert_array_equal(out.discriminator_input,
+                                np.asarray(params["token_embedding"])[corrupted_ids])
+
+
+def test_token_embedding_gets_the_discriminator_gradient_through_the_sampled_ids():
+  def direct_rtd_grad(params, model, batch, corrupted_ids):
+    """d RTD / d E through E[corrupted ids] alone, the sampled ids held fixed."""
+    def rtd_loss(embedding):
+      logits = model.apply({"params": params}, embedding[corrupted_ids], batch.padding_mask,
+                           method=AmosModel.discriminate)
+      replaced = (corrupted_ids != batch.input_ids).astype(jnp.float32)
+      tokens = batch.padding_mask.astype(jnp.float32)
+      per_token = optax.sigmoid_binary_cross_entropy(logits, replaced)
+      return jnp.sum(per_token * tokens) / jnp.sum(tokens)
+    return jax.grad(rtd_loss)(params["token_embedding"])
+
+  for disc_grad_mul in (0.0, -1.0):
+    config, model, params, batch = build(disc_grad_mul=disc_grad_mul)
+    params = spread_out(params)
+    out = run_forward(config, model, params, batch)
+    rows = jnp.arange(BATCH)[:, None]
+    corrupted_ids = batch.input_ids.at[rows, batch.positions].set(
+        jnp.where(batch.valid, out.sampled, batch.targets))
+    direct = direct_rtd_grad(params, model, batch, corrupted_ids)
+    assert float(jnp.abs(direct[out.sampled]).max()) > 1e-4  # Sampled rows get gradient.
+    amos = metric_grad("rtd_loss", config, model, params, batch)["token_embedding"]
+    if disc_grad_mul == 0.0:
+      # No adversarial signal: the discriminator path is E's only gradient from RTD.
+      np.testing.assert_allclose(amos, direct, rtol=1e-4, atol=1e-7)
+    else:
+      # With reversal E also gets MINUS the generator path's gradient (through the
+      # generator's input lookups), which the unreversed reference gets with a plus:
+      # amos = direct - generator, reference = direct + generator.
+      reference = jax.grad(independent_rtd_loss)(params, model, config, batch)
+      np.testing.assert_allclose(amos, 2 * direct - reference["token_embedding"], rtol=2e-3,
+                                 atol=1e-6)

@@ -44,8 +44,11 @@ def generator_detach_points(mlm_layers):
 
 @jax.custom_vjp
 def tied_output_logits(x_NxH, embedding_VxH):
-  """x @ E^T: vocabulary logits from the tied token embedding."""
-  return x_NxH @ embedding_VxH.T
+  """x @ E^T: vocabulary logits from the tied token embedding, accumulated and returned in
+  float32 whatever the operands' dtype (bf16 logits would be quantised to steps of 0.0625
+  at |logit| 8-16, coarsening the cross-entropy and the Gumbel sample)."""
+  return jax.lax.dot_general(x_NxH, embedding_VxH, (((1,), (1,)), ((), ())),
+                             preferred_element_type=jnp.float32)
 
 
 def _tied_output_forward(x_NxH, embedding_VxH):
@@ -54,13 +57,46 @@ def _tied_output_forward(x_NxH, embedding_VxH):
 
 def _tied_output_backward(residuals, grad_NxV):
   x_NxH, embedding_VxH = residuals
+  # The float32 gradient goes back in the operands' dtype, so bf16 runs keep bf16 products.
+  grad_NxV = grad_NxV.astype(x_NxH.dtype)
   # dE = (x^T g)^T: a plain [H, N] x [N, V] product and a transpose of the [H, V] result.
   # Autodiff's g^T x first copies the [N, V] gradient into [V, N] layout (4x larger).
-  grad_embedding_VxH = (x_NxH.T @ grad_NxV).T
-  return grad_NxV @ embedding_VxH, grad_embedding_VxH
+  grad_embedding_VxH = jnp.matmul(x_NxH.T, grad_NxV, preferred_element_type=jnp.float32).T
+  grad_x_NxH = jnp.matmul(grad_NxV, embedding_VxH, preferred_element_type=jnp.float32)
+  return grad_x_NxH.astype(x_NxH.dtype), grad_embedding_VxH.astype(embedding_VxH.dtype)
 
 
 tied_output_logits.defvjp(_tied_output_forward, _tied_output_backward)
+
+
+@jax.custom_vjp
+def embed_sampled_tokens(embedding_VxH, one_hot_NxV, sampled_N):
+  """E[sampled]: an exact lookup forward, with the straight-through gradient of one_hot @ E.
+
+  The one-hot is exactly one_hot(sampled), so the value is that of one_hot @ E, but a matmul
+  is exact only in float32: GPUs compute it in TF32 and TPUs in bf16 by default, and the
+  rounded rows would tell the discriminator which positions were masked. Backward it is the
+  product: g @ E^T into the one-hot (the path of the reversed gradient into the mixture) and
+  the ordinary lookup gradient, a scatter-add of g, into E.
+  """
+  del one_hot_NxV  # Only its gradient is defined here.
+  return jnp.take(embedding_VxH, sampled_N, axis=0)
+
+
+def _embed_sampled_forward(embedding_VxH, one_hot_NxV, sampled_N):
+  return embed_sampled_tokens(embedding_VxH, one_hot_NxV, sampled_N), (
+      embedding_VxH, sampled_N, jnp.zeros((), one_hot_NxV.dtype))
+
+
+def _embed_sampled_backward(residuals, grad_NxH):
+  embedding_VxH, sampled_N, one_hot_dtype = residuals
+  grad_embedding_VxH = jnp.zeros_like(embedding_VxH).at[sampled_N].add(
+      grad_NxH.astype(embedding_VxH.dtype))
+  grad_one_hot_NxV = jnp.matmul(grad_NxH, embedding_VxH.T, preferred_element_type=jnp.float32)
+  return grad_embedding_VxH, grad_one_hot_NxV.astype(one_hot_dtype.dtype), None
+
+
+embed_sampled_tokens.defvjp(_embed_sampled_forward, _embed_sampled_backward)
 
 
 class MlmHead(nn.Module):
@@ -81,7 +117,7 @@ class MlmHead(nn.Module):
     bias_V = self.param("bias", nn.initializers.zeros, (self.vocab_size,), self.param_dtype)
     x_NxH = x_BxPxH.reshape(-1, x_BxPxH.shape[-1])
     logits_NxV = tied_output_logits(x_NxH, token_embedding_VxH.astype(self.dtype))
-    logits_BxPxV = logits_NxV.reshape(x_BxPxH.shape[:-1] + (-1,)).astype(jnp.float32)
+    logits_BxPxV = logits_NxV.reshape(x_BxPxH.shape[:-1] + (-1,))
     return logits_BxPxV + broadcast.broadcast_leading(bias_V, logits_BxPxV.shape)
 
 
@@ -112,15 +148,16 @@ class AmosModel(nn.Module):
         config, num_layers=config.num_layers, dropout_rate=config.dropout_rate,
         output_layers=(config.num_layers,), detach_before=(), name="discriminator")
     self.rtd_head = nn.Dense(1, kernel_init=transformer.normal_init(config.init_std),
-                             dtype=dtype, param_dtype=param_dtype)
+                             dtype=dtype, param_dtype=param_dtype,
+                             dot_general=transformer.float32_dot_general)
 
   def embed(self, token_ids_BxL):
     """Plain lookup in the shared token embedding."""
     return jnp.take(self.token_embedding, token_ids_BxL, axis=0)
 
-  def embed_one_hot(self, one_hot_BxPxV):
-    """one_hot @ E: equals a lookup forward, and carries gradient back to the one-hot."""
-    return one_hot_BxPxV.astype(self.token_embedding.dtype) @ self.token_embedding
+  def embed_sample(self, one_hot_BxPxV, sampled_BxP):
+    """E[sampled] exactly, on any backend; backward as one_hot @ E (embed_sampled_tokens)."""
+    return embed_sampled_tokens(self.token_embedding, one_hot_BxPxV, sampled_BxP)
 
   def generator_hidden(self, token_embeddings_BxLxH, padding_mask_BxL, deterministic=True):
     """Hidden states after each MLM depth, shallowest first: a list of [B, L, H]."""
@@ -138,7 +175,7 @@ class AmosModel(nn.Module):
     """Replaced-token-detection logits for every position: [B, L] float32."""
     (hidden_BxLxH,) = self.discriminator(token_embeddings_BxLxH, padding_mask_BxL,
                                          deterministic)
-    return self.rtd_head(hidden_BxLxH)[..., 0].astype(jnp.float32)
+    return self.rtd_head(hidden_BxLxH)[..., 0]
 
   def __call__(self, token_ids_BxL, padding_mask_BxL, deterministic=True):
     """Touches every parameter once; used by `init` only."""

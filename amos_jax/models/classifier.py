@@ -36,8 +36,10 @@ class ClassificationHead(nn.Module):
     x_BxH = nn.Dropout(self.dropout_rate)(hidden_BxLxH[:, 0], deterministic=deterministic)
     x_BxH = jnp.tanh(dense(self.hidden_size, "dense")(x_BxH))
     x_BxH = nn.Dropout(self.dropout_rate)(x_BxH, deterministic=deterministic)
-    # Logits leave in float32 so softmax and losses never run in bf16.
-    return dense(self.num_labels, "projection")(x_BxH).astype(jnp.float32)
+    # Logits are accumulated and returned in float32, so softmax and losses never see bf16.
+    return nn.Dense(self.num_labels, kernel_init=transformer.normal_init(self.init_std),
+                    dtype=self.dtype, param_dtype=self.param_dtype,
+                    dot_general=transformer.float32_dot_general, name="projection")(x_BxH)
 
 
 class SequenceClassifier(nn.Module):

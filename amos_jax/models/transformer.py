@@ -3,6 +3,7 @@
 Shapes use suffixes: B batch, L sequence, H hidden, N heads, D head size.
 """
 
+import functools
 import math
 from typing import Sequence
 
@@ -17,6 +18,11 @@ from amos_jax.models import broadcast
 def normal_init(std: float):
   """BERT/ELECTRA initialisation: N(0, std), std 0.02 at BERT sizes (`model.init_std`)."""
   return nn.initializers.normal(stddev=std)
+
+
+# For nn.Dense(dot_general=...) heads whose outputs feed losses: bf16 operands, float32
+# accumulation and result (a bf16 result would be rounded before the loss sees it).
+float32_dot_general = functools.partial(jax.lax.dot_general, preferred_element_type=jnp.float32)
 
 
 def exact_gelu(x):

@@ -3,8 +3,10 @@
 Training FLOPs per token = 6 x (matmul parameters the token passes through) + attention
 (12 x layers x seq_len x hidden for bidirectional attention, forward and backward). Every
 network is counted: the discriminator and all generator blocks on every token; heads only
-where they run: the MLM head (once per depth) and the one-hot embedding product at the static
-prediction slots, the RTD head on every token. Embedding lookups and element-wise work are free.
+where they run: the MLM head (once per depth) at the static prediction slots, the RTD head on
+every token. The sampled tokens' embeddings are exact lookups forward; only their backward,
+g @ E^T into the one-hot, is a matmul, and it runs only with the adversarial gradient
+(disc_grad_mul != 0). Embedding lookups and element-wise work are free.
 """
 
 import time
@@ -24,6 +26,7 @@ def flops_per_token(config: ml_collections.ConfigDict) -> dict[str, float]:
   block_params = 4 * hidden * hidden + 2 * hidden * ffn  # Q, K, V, output; FFN in and out.
   attention_per_layer = 12 * seq_len * hidden
   slots_per_token = objective.max_predictions(seq_len, config.objective.mask_prob) / seq_len
+  adversarial = config.objective.disc_grad_mul != 0
 
   def encoder(layers):
     return 6 * layers * block_params + layers * attention_per_layer
@@ -32,8 +35,10 @@ def flops_per_token(config: ml_collections.ConfigDict) -> dict[str, float]:
       "discriminator": encoder(model.num_layers) + 6 * hidden,  # + RTD head.
       "generator": encoder(max(depths)),
       "mlm_heads": 6 * len(depths) * (hidden * hidden + hidden * vocab) * slots_per_token,
-      "mixture": 6 * len(depths) * hidden * slots_per_token,
-      "one_hot_embedding": 6 * vocab * hidden * slots_per_token,
+      # w . f per depth; its backward runs only with the adversarial gradient.
+      "mixture": (6 if adversarial else 2) * len(depths) * hidden * slots_per_token,
+      # The backward's [P, H] x [H, V] product g @ E^T.
+      "one_hot_embedding": (2 * vocab * hidden * slots_per_token) if adversarial else 0.0,
   }
 
 

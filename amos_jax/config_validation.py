@@ -66,8 +66,14 @@ def validate(config: ml_collections.ConfigDict, device_count: int) -> None:
   require(model.attention_implementation in (None, "xla", "cudnn"),
           "model.attention_implementation", "None, 'xla' or 'cudnn'",
           model.attention_implementation)
-  require(0.0 <= model.dropout_rate < 1.0, "model.dropout_rate", "in [0, 1)",
-          model.dropout_rate)
+  for key in ("dropout_rate", "attention_dropout_rate", "generator.dropout_rate",
+              "generator.attention_dropout_rate"):
+    require(0.0 <= _lookup(model, key) < 1.0, f"model.{key}", "in [0, 1)", _lookup(model, key))
+  if model.attention_implementation == "cudnn":
+    for key in ("attention_dropout_rate", "generator.attention_dropout_rate"):
+      require(_lookup(model, key) == 0.0, f"model.{key}",
+              "0 with attention_implementation='cudnn' (jax's cuDNN attention has no dropout)",
+              _lookup(model, key))
   require(model.relative_position_buckets >= 0, "model.relative_position_buckets",
           "0 (off) or more", model.relative_position_buckets)
   if model.relative_position_buckets:

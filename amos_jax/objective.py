@@ -241,19 +241,21 @@ class Forward(NamedTuple):
 
 
 def forward(params, model: AmosModel, config: ml_collections.ConfigDict, batch: MaskedBatch,
-            sample_keys_B, dropout_key, deterministic: bool) -> Forward:
+            sample_keys_B, dropout_key, deterministic: bool, example_ids_B=None) -> Forward:
   """Steps 2-7: generators, mixture, straight-through sample, reversal, discriminator.
 
   Args:
     config: the `objective` section of the config.
     sample_keys_B: one Gumbel-noise key per example (from its global index).
+    dropout_key: the same on every device; each example's masks fold in `example_ids_B`,
+      its global index in the batch (models/dropout.py).
   """
   apply = functools.partial(model.apply, {"params": params})
   generator_dropout, discriminator_dropout = jax.random.split(dropout_key)
 
   # 2. One generator pass; the MLM of depth k reads the hidden state after block k.
   generator_input = apply(batch.masked_ids, method=AmosModel.embed)
-  hidden_per_depth = apply(generator_input, batch.padding_mask, deterministic,
+  hidden_per_depth = apply(generator_input, batch.padding_mask, deterministic, example_ids_B,
                            method=AmosModel.generator_hidden,
                            rngs={"dropout": generator_dropout})
   features_per_depth = [_gather_BxPxH(h, batch.positions) for h in hidden_per_depth]  # f_ik
@@ -303,7 +305,7 @@ def forward(params, model: AmosModel, config: ml_collections.ConfigDict, batch: 
       jnp.where(batch.valid, sampled_BxP, batch.targets))
   # A sample equal to the original counts as original (ELECTRA).
   replaced_BxL = (corrupted_ids != batch.input_ids).astype(jnp.float32)
-  rtd_logits_BxL = apply(discriminator_input, batch.padding_mask, deterministic,
+  rtd_logits_BxL = apply(discriminator_input, batch.padding_mask, deterministic, example_ids_B,
                          method=AmosModel.discriminate, rngs={"dropout": discriminator_dropout})
   return Forward(mlm_logits_KxBxPxV, gamma_BxPxK, one_hot_BxPxV, sampled_BxP,
                  discriminator_input, replaced_BxL, rtd_logits_BxL)
@@ -345,7 +347,9 @@ def losses(outputs: Forward, batch: MaskedBatch, counts: Counts, mlm_layers,
 
 
 def loss_fn(params, model: AmosModel, config: ml_collections.ConfigDict, batch: MaskedBatch,
-            sample_keys_B, dropout_key, counts: Counts, deterministic: bool):
+            sample_keys_B, dropout_key, counts: Counts, deterministic: bool,
+            example_ids_B=None):
   """The AMOS loss of one slice of the batch and its metrics; `counts` are global."""
-  outputs = forward(params, model, config, batch, sample_keys_B, dropout_key, deterministic)
+  outputs = forward(params, model, config, batch, sample_keys_B, dropout_key, deterministic,
+                    example_ids_B)
   return losses(outputs, batch, counts, model.config.generator.mlm_layers, config)

@@ -3,7 +3,9 @@
 python benchmarks/train_step.py --config=configs/small.py [--config.batch_size=64] [--steps=10]
 
 Prints compile time, step time, tokens/s, model FLOPs per token (by network), the measured
-matmul peak of this machine in the config's compute dtype, and MFU.
+matmul peak of this machine in the config's compute dtype, and MFU: against the datasheet
+peak on GPU/TPU (train/flops.py; MFU against the measured peak beside it), against the
+measured peak on CPU.
 """
 
 import os
@@ -64,8 +66,12 @@ def main(_):
   total = sum(per_token.values())
   # The best of two peak measurements, one on each side of the timed steps: a peak read
   # low (another process, a cold cache) would overstate MFU.
-  peak = max(peak_before, flops_lib.measure_matmul_peak(dtype)) * jax.device_count()
-  print(f"devices: {jax.device_count()} x {jax.devices()[0].device_kind}")
+  measured = max(peak_before, flops_lib.measure_matmul_peak(dtype)) * jax.device_count()
+  device = jax.devices()[0]
+  datasheet = None
+  if device.platform != "cpu":
+    datasheet = flops_lib.datasheet_peak_flops(device.device_kind, dtype)
+  print(f"devices: {jax.device_count()} x {device.device_kind}")
   local_rows = config.batch_size // jax.device_count()
   micro_batches = step_lib.accumulation_steps(config, local_rows, jax.devices()[0].platform)
   print(f"batch: {config.batch_size} x {config.seq_len}, dtype {config.model.dtype}, "
@@ -76,8 +82,14 @@ def main(_):
   print(f"tokens/s: {tokens_per_s:,.0f}")
   print("model flops/token: {:.3e} ({})".format(
       total, ", ".join(f"{k} {v:.2e}" for k, v in per_token.items())))
-  print(f"matmul peak: {peak / 1e12:.3f} TFLOP/s")
-  print(f"mfu: {flops_lib.mfu(tokens_per_s, total, peak):.1%}")
+  print(f"matmul peak: {measured / 1e12:.3f} TFLOP/s measured" + (
+      f", {datasheet * jax.device_count() / 1e12:.0f} TFLOP/s datasheet" if datasheet else ""))
+  if datasheet:
+    print(f"mfu: {flops_lib.mfu(tokens_per_s, total, datasheet * jax.device_count()):.1%} "
+          f"(datasheet peak); {flops_lib.mfu(tokens_per_s, total, measured):.1%} "
+          "(measured peak)")
+  else:
+    print(f"mfu: {flops_lib.mfu(tokens_per_s, total, measured):.1%} (measured peak)")
 
 
 if __name__ == "__main__":

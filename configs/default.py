@@ -29,6 +29,9 @@ def model_config(size: str) -> ml_collections.ConfigDict:
       num_heads=heads,
       ffn_size=ffn,
       dropout_rate=0.1,
+      # Dropout on the attention probabilities (AMOS's fairseq attention_dropout, ELECTRA's
+      # attention_probs_dropout_prob). Not with attention_implementation="cudnn".
+      attention_dropout_rate=0.1,
       # N(0, init_std) weights. BERT's 0.02 suits widths of 256 and more; narrower models
       # need larger values or their attention starts (and long stays) uniform.
       init_std=0.02,
@@ -47,6 +50,7 @@ def model_config(size: str) -> ml_collections.ConfigDict:
           # The generator has the discriminator's width; one MLM is read after each depth.
           mlm_layers=list(mlm_layers),
           dropout_rate=0.0,
+          attention_dropout_rate=0.0,
       )),
   ))
 

@@ -47,6 +47,7 @@ def get_config(task=None):
   config.optimizer = ml_collections.ConfigDict(dict(
       b1=0.9, b2=0.98, eps=1e-6, weight_decay=0.01))
   config.dropout_rate = 0.1  # Encoder and head.
+  config.attention_dropout_rate = 0.1  # The encoder's attention probabilities.
 
   config.eval_every_steps = 0  # 0: after every epoch (and always at the end).
   config.eval_batch_size = 64

@@ -25,6 +25,7 @@ def tiny_config(**model_overrides) -> ml_collections.ConfigDict:
   config = tiny.get_config()
   config.model.vocab_size = 128
   config.model.dropout_rate = 0.0
+  config.model.attention_dropout_rate = 0.0
   config.seq_len = 32
   config.model.update(model_overrides)
   return config

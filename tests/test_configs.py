@@ -66,3 +66,13 @@ def test_text_encoder_is_the_pretrained_discriminator():
   init_tree = jax.eval_shape(lambda: encoder.init(jax.random.key(0), ids, mask)["params"])
   assert jax.tree_util.tree_structure(init_tree) == jax.tree_util.tree_structure(
       encoder_params(params))
+
+
+def test_cudnn_attention_with_attention_dropout_is_a_config_error():
+  from amos_jax import config_validation
+  config = importlib.import_module("configs.tiny").get_config()
+  config.model.attention_implementation = "cudnn"
+  with pytest.raises(config_validation.ConfigError, match="model.attention_dropout_rate=0.1"):
+    config_validation.validate(config, 1)
+  config.model.attention_dropout_rate = 0.0
+  config_validation.validate(config, 1)

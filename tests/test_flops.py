@@ -1,4 +1,8 @@
-"""Model FLOPs per token, counted as what runs (MaxText's way)."""
+"""Model FLOPs per token, counted as what runs (MaxText's way), and MFU's peak."""
+
+from typing import NamedTuple
+
+import jax.numpy as jnp
 
 from amos_jax import objective
 from amos_jax.train import flops
@@ -16,3 +20,34 @@ def test_sampled_embeddings_count_only_the_backward_product_and_only_when_advers
   block = 6 * (4 * hidden**2 + 2 * hidden * config.model.ffn_size) + 12 * 128 * hidden
   assert counted["generator"] == 8 * block
   assert counted["discriminator"] == 12 * block + 6 * hidden
+
+
+class _Device(NamedTuple):
+  platform: str
+  device_kind: str
+
+
+def test_datasheet_peaks_by_device_kind_and_dtype():
+  assert flops.datasheet_peak_flops("NVIDIA H200", jnp.bfloat16) == 989e12
+  assert flops.datasheet_peak_flops("NVIDIA H100 80GB HBM3", "float32") == 495e12  # TF32.
+  assert flops.datasheet_peak_flops("NVIDIA H100 PCIe", "bfloat16") == 756e12
+  assert flops.datasheet_peak_flops("NVIDIA A100-SXM4-80GB", "bfloat16") == 312e12
+  assert flops.datasheet_peak_flops("TPU v5 lite", "bfloat16") == 197e12
+  assert flops.datasheet_peak_flops("TPU v5", "bfloat16") == 459e12
+  assert flops.datasheet_peak_flops("TPU v6 lite", "bfloat16") == 918e12
+  assert flops.datasheet_peak_flops("TPU v4", "bfloat16") == 275e12
+  assert flops.datasheet_peak_flops("NVIDIA GeForce GTX 1080", "bfloat16") is None
+
+
+def test_mfu_divides_by_the_datasheet_on_accelerators_and_the_measured_peak_on_cpu(
+    monkeypatch):
+  monkeypatch.setattr(flops, "measure_matmul_peak", lambda dtype: 700e12)
+  assert flops.peak_flops(_Device("gpu", "NVIDIA H200"), jnp.bfloat16) == flops.Peak(
+      989e12, "datasheet", 700e12)
+  # Unknown accelerators and CPUs: the measured rate; a configured peak wins everywhere.
+  assert flops.peak_flops(_Device("gpu", "Some New GPU"), jnp.bfloat16) == flops.Peak(
+      700e12, "measured", None)
+  assert flops.peak_flops(_Device("cpu", "cpu"), jnp.float32) == flops.Peak(
+      700e12, "measured", None)
+  assert flops.peak_flops(_Device("gpu", "NVIDIA H200"), jnp.bfloat16, 1e15) == flops.Peak(
+      1e15, "config", None)

@@ -275,15 +275,17 @@ def test_emulated_bf16_matmuls_round_a_one_hot_product():
 def test_discriminator_input_is_an_exact_lookup_under_accelerator_matmul_precision():
   # On a GPU (TF32) or TPU (bf16) a rounded embedding row at the masked slots would tell the
   # discriminator which positions were masked.
+  # Emulated on CPU; natively too, which on a GPU or TPU runs its real default precision.
   config, model, params, batch = build()
-  out = reduced_precision.with_bf16_matmuls(
-      lambda p, b: run_forward(config, model, p, b))(params, batch)
-  rows = np.arange(BATCH)[:, None]
-  corrupted_ids = np.asarray(batch.input_ids).copy()
-  corrupted_ids[rows, batch.positions] = np.where(batch.valid, out.sampled, batch.targets)
-  assert (corrupted_ids != np.asarray(batch.input_ids)).any()  # Some slots were replaced.
-  np.testing.assert_array_equal(out.discriminator_input,
-                                np.asarray(params["token_embedding"])[corrupted_ids])
+  forward_fn = lambda p, b: run_forward(config, model, p, b)
+  for out in (reduced_precision.with_bf16_matmuls(forward_fn)(params, batch),
+              jax.jit(forward_fn)(params, batch)):
+    rows = np.arange(BATCH)[:, None]
+    corrupted_ids = np.asarray(batch.input_ids).copy()
+    corrupted_ids[rows, batch.positions] = np.where(batch.valid, out.sampled, batch.targets)
+    assert (corrupted_ids != np.asarray(batch.input_ids)).any()  # Some slots were replaced.
+    np.testing.assert_array_equal(out.discriminator_input,
+                                  np.asarray(params["token_embedding"])[corrupted_ids])
 
 
 def test_token_embedding_gets_the_discriminator_gradient_through_the_sampled_ids():

@@ -93,3 +93,30 @@ def test_cudnn_attention_matches_xla_with_padding_and_relative_bias():
     cudnn_grad = dict(jax.tree_util.tree_leaves_with_path(cudnn_grads))[path]
     error = jnp.linalg.norm(cudnn_grad - xla_grad) / jnp.linalg.norm(xla_grad)
     assert error < 5e-2, (jax.tree_util.keystr(path), float(error))
+
+
+def test_attention_dropout_changes_training_outputs_only():
+  embeddings = jax.random.normal(jax.random.key(0), (3, 8, 16))
+  mask = jnp.array([[1] * 8, [1] * 8, [1] * 5 + [0] * 3])
+  params = encoder().init(jax.random.key(1), embeddings, mask)
+  rngs = {"dropout": jax.random.key(2)}
+  run = lambda rate, deterministic: encoder(attention_dropout_rate=rate).apply(
+      params, embeddings, mask, deterministic, rngs=rngs)[0]
+  reference = run(0.0, True)
+  np.testing.assert_array_equal(run(0.0, False), reference)  # Rate 0: nothing dropped.
+  np.testing.assert_array_equal(run(0.3, True), reference)  # Deterministic: nothing dropped.
+  dropped = run(0.3, False)
+  # Hidden dropout is off (dropout_rate=0), so the attention probabilities made the change.
+  assert not np.allclose(dropped[:, :5], reference[:, :5], atol=1e-3)
+  # The masks come from the dropout stream: another key drops other probabilities.
+  other = encoder(attention_dropout_rate=0.3).apply(params, embeddings, mask, False,
+                                                    rngs={"dropout": jax.random.key(3)})[0]
+  assert not np.allclose(other, dropped)
+
+
+def test_cudnn_attention_refuses_attention_dropout_in_training():
+  module = encoder(attention_dropout_rate=0.1, attention_implementation="cudnn")
+  embeddings = jnp.ones((1, 4, 16))
+  with pytest.raises(ValueError, match="attention_dropout_rate=0.1 with cuDNN"):
+    module.init({"params": jax.random.key(0), "dropout": jax.random.key(1)}, embeddings,
+                jnp.ones((1, 4)), False)

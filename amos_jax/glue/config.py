@@ -44,7 +44,8 @@ def validate(config: ml_collections.ConfigDict, device_count: int) -> tasks.Task
            "seeds", "distinct non-negative integers, e.g. (0, 1, 2)", seeds)
   require(config.eval_batch_size % device_count == 0, "eval_batch_size",
            f"a multiple of the {device_count} devices", config.eval_batch_size)
-  require(0.0 <= config.dropout_rate < 1.0, "dropout_rate", "in [0, 1)", config.dropout_rate)
+  for key in ("dropout_rate", "attention_dropout_rate"):
+    require(0.0 <= config[key] < 1.0, key, "in [0, 1)", config[key])
   optimizer = config.optimizer
   require(0.0 <= optimizer.b1 < 1.0, "optimizer.b1", "in [0, 1)", optimizer.b1)
   require(0.0 <= optimizer.b2 < 1.0, "optimizer.b2", "in [0, 1)", optimizer.b2)

@@ -65,6 +65,11 @@ class _Run:
     warmup_steps = int(round(recipe.warmup_fraction * self.num_train_steps))
     model_config = ml_collections.ConfigDict(init.model_config.to_dict())
     model_config.dropout_rate = config.dropout_rate
+    model_config.attention_dropout_rate = config.attention_dropout_rate
+    if model_config.attention_implementation == "cudnn":
+      config_lib.require(config.attention_dropout_rate == 0.0, "attention_dropout_rate",
+                         f"0: {init.path} uses cuDNN attention, which has no dropout",
+                         config.attention_dropout_rate)
     self.model_config = model_config
     self.model = classifier.SequenceClassifier(model_config, task.num_labels)
     self.optimizer, learning_rate_fn = step_lib.make_optimizer(

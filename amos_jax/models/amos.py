@@ -14,13 +14,14 @@ from amos_jax.models import broadcast
 from amos_jax.models import transformer
 
 
-def _encoder(config: ml_collections.ConfigDict, *, num_layers, dropout_rate, output_layers,
-             detach_before, name):
+def _encoder(config: ml_collections.ConfigDict, *, num_layers, dropout_rate,
+             attention_dropout_rate, output_layers, detach_before, name):
   return transformer.Encoder(
       num_layers=num_layers,
       num_heads=config.num_heads,
       ffn_size=config.ffn_size,
       dropout_rate=dropout_rate,
+      attention_dropout_rate=attention_dropout_rate,
       max_position_embeddings=config.max_position_embeddings,
       relative_position_buckets=config.relative_position_buckets,
       relative_position_max_distance=config.relative_position_max_distance,
@@ -136,6 +137,7 @@ class AmosModel(nn.Module):
         param_dtype)
     self.generator = _encoder(
         config, num_layers=max(mlm_layers), dropout_rate=config.generator.dropout_rate,
+        attention_dropout_rate=config.generator.attention_dropout_rate,
         output_layers=mlm_layers, detach_before=generator_detach_points(mlm_layers),
         name="generator")
     self.mlm_head = MlmHead(config.hidden_size, config.vocab_size, config.init_std, dtype,
@@ -146,6 +148,7 @@ class AmosModel(nn.Module):
                             dtype=jnp.float32, param_dtype=param_dtype)
     self.discriminator = _encoder(
         config, num_layers=config.num_layers, dropout_rate=config.dropout_rate,
+        attention_dropout_rate=config.attention_dropout_rate,
         output_layers=(config.num_layers,), detach_before=(), name="discriminator")
     self.rtd_head = nn.Dense(1, kernel_init=transformer.normal_init(config.init_std),
                              dtype=dtype, param_dtype=param_dtype,
@@ -159,9 +162,14 @@ class AmosModel(nn.Module):
     """E[sampled] exactly, on any backend; backward as one_hot @ E (embed_sampled_tokens)."""
     return embed_sampled_tokens(self.token_embedding, one_hot_BxPxV, sampled_BxP)
 
-  def generator_hidden(self, token_embeddings_BxLxH, padding_mask_BxL, deterministic=True):
-    """Hidden states after each MLM depth, shallowest first: a list of [B, L, H]."""
-    return self.generator(token_embeddings_BxLxH, padding_mask_BxL, deterministic)
+  def generator_hidden(self, token_embeddings_BxLxH, padding_mask_BxL, deterministic=True,
+                       example_ids_B=None):
+    """Hidden states after each MLM depth, shallowest first: a list of [B, L, H].
+
+    example_ids_B: global example indices, for split-independent dropout (models/dropout.py).
+    """
+    return self.generator(token_embeddings_BxLxH, padding_mask_BxL, deterministic,
+                          example_ids_B)
 
   def mlm_logits(self, hidden_BxPxH):
     """The shared MLM head at gathered (masked) positions: [B, P, V] float32 logits."""
@@ -171,10 +179,11 @@ class AmosModel(nn.Module):
     """m = w . f for one depth's hidden states: [B, P] float32."""
     return self.mixture(hidden_BxPxH.astype(jnp.float32))[..., 0]
 
-  def discriminate(self, token_embeddings_BxLxH, padding_mask_BxL, deterministic=True):
+  def discriminate(self, token_embeddings_BxLxH, padding_mask_BxL, deterministic=True,
+                   example_ids_B=None):
     """Replaced-token-detection logits for every position: [B, L] float32."""
     (hidden_BxLxH,) = self.discriminator(token_embeddings_BxLxH, padding_mask_BxL,
-                                         deterministic)
+                                         deterministic, example_ids_B)
     return self.rtd_head(hidden_BxLxH)[..., 0]
 
   def __call__(self, token_ids_BxL, padding_mask_BxL, deterministic=True):
@@ -207,14 +216,17 @@ class TextEncoder(nn.Module):
         "token_embedding", transformer.normal_init(config.init_std),
         (config.vocab_size, config.hidden_size),
         jnp.dtype(config.param_dtype))
+    # Exports written before attention dropout existed have no rate: they had none.
     self.discriminator = _encoder(
         config, num_layers=config.num_layers, dropout_rate=config.dropout_rate,
+        attention_dropout_rate=config.get("attention_dropout_rate", 0.0),
         output_layers=(config.num_layers,), detach_before=(), name="discriminator")
 
-  def __call__(self, token_ids_BxL, padding_mask_BxL, deterministic=True):
+  def __call__(self, token_ids_BxL, padding_mask_BxL, deterministic=True, example_ids_B=None):
     """Final hidden states [B, L, H]."""
     embeddings_BxLxH = jnp.take(self.token_embedding, token_ids_BxL, axis=0)
-    (hidden_BxLxH,) = self.discriminator(embeddings_BxLxH, padding_mask_BxL, deterministic)
+    (hidden_BxLxH,) = self.discriminator(embeddings_BxLxH, padding_mask_BxL, deterministic,
+                                         example_ids_B)
     return hidden_BxLxH
 
 

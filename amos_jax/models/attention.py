@@ -40,12 +40,18 @@ def _softmax_backward(probs, cotangent):
 softmax.defvjp(_softmax_forward, _softmax_backward)
 
 
-def dot_product_attention(query_BxTxNxD, key_BxSxNxD, value_BxSxNxD, bias_BxNxTxS):
-  """softmax(q k^T / sqrt(D) + bias) v, with the logits and softmax in float32."""
+def dot_product_attention(query_BxTxNxD, key_BxSxNxD, value_BxSxNxD, bias_BxNxTxS,
+                          dropout=None):
+  """softmax(q k^T / sqrt(D) + bias) v, with the logits and softmax in float32.
+
+  dropout: None, or a function applied to the [B, N, T, S] probabilities (training).
+  """
   scale = query_BxTxNxD.shape[-1] ** -0.5
   query_BxTxNxD = query_BxTxNxD * jnp.asarray(scale, query_BxTxNxD.dtype)
   logits_BxNxTxS = jnp.einsum("btnd,bsnd->bnts", query_BxTxNxD, key_BxSxNxD,
                               preferred_element_type=jnp.float32)
   probs_BxNxTxS = softmax(logits_BxNxTxS + bias_BxNxTxS.astype(jnp.float32))
+  if dropout is not None:
+    probs_BxNxTxS = dropout(probs_BxNxTxS)
   return jnp.einsum("bnts,bsnd->btnd", probs_BxNxTxS.astype(value_BxSxNxD.dtype),
                     value_BxSxNxD)

@@ -13,6 +13,7 @@ import jax.numpy as jnp
 
 from amos_jax.models import attention
 from amos_jax.models import broadcast
+from amos_jax.models.dropout import ExampleDropout
 
 
 def normal_init(std: float):
@@ -69,17 +70,21 @@ class SelfAttention(nn.Module):
   """Multi-head self-attention: amos_jax's XLA attention or cuDNN's flash attention.
 
   The XLA path (models/attention.py) expects padding inside `bias_BxNxLxL`; the cuDNN path
-  reads it from `mask_Bx1x1xL` and takes a [1, N, L, L] bias.
+  reads it from `mask_Bx1x1xL` and takes a [1, N, L, L] bias. `attention_dropout_rate` drops
+  attention probabilities (BERT, ELECTRA and AMOS use 0.1); jax's cuDNN attention has no
+  dropout, so that path refuses a non-zero rate in training rather than ignore it.
   """
   num_heads: int
   dropout_rate: float
+  attention_dropout_rate: float = 0.0
   implementation: str | None = None
   init_std: float = 0.02
   dtype: jnp.dtype = jnp.float32
   param_dtype: jnp.dtype = jnp.float32
 
   @nn.compact
-  def __call__(self, x_BxLxH, mask_Bx1x1xL, bias_BxNxLxL, deterministic: bool):
+  def __call__(self, x_BxLxH, mask_Bx1x1xL, bias_BxNxLxL, deterministic: bool,
+               example_ids_B=None):
     hidden = x_BxLxH.shape[-1]
     head_dim = hidden // self.num_heads
     projection = lambda name, use_bias=True: nn.DenseGeneral(
@@ -92,7 +97,13 @@ class SelfAttention(nn.Module):
     value_BxLxNxD = projection("value")(x_BxLxH)
     if bias_BxNxLxL is not None:
       bias_BxNxLxL = bias_BxNxLxL.astype(query_BxLxNxD.dtype)
+    drop_probs = not deterministic and self.attention_dropout_rate > 0
     if self.implementation == "cudnn":
+      if drop_probs:
+        raise ValueError(
+            f"attention_dropout_rate={self.attention_dropout_rate} with cuDNN attention: "
+            "jax's cuDNN attention has no dropout. Set model.attention_dropout_rate=0 (and "
+            "for fine-tuning attention_dropout_rate=0) or use the XLA attention.")
       # cuDNN takes padding as sequence lengths (every amos_jax batch is right-padded). A
       # boolean mask would instead be added to the bias, making a [B, N, L, L] bias and
       # bias gradient out of the shared [1, N, L, L] one.
@@ -101,12 +112,16 @@ class SelfAttention(nn.Module):
           query_BxLxNxD, key_BxLxNxD, value_BxLxNxD, bias=bias_BxNxLxL,
           query_seq_lengths=lengths_B, key_value_seq_lengths=lengths_B, implementation="cudnn")
     else:
+      dropout = None
+      if drop_probs:
+        dropout = lambda probs: ExampleDropout(self.attention_dropout_rate,
+                                               name="probs_dropout")(probs, example_ids_B, False)
       out_BxLxNxD = attention.dot_product_attention(
-          query_BxLxNxD, key_BxLxNxD, value_BxLxNxD, bias_BxNxLxL)
+          query_BxLxNxD, key_BxLxNxD, value_BxLxNxD, bias_BxNxLxL, dropout)
     out_BxLxH = nn.DenseGeneral(
         hidden, axis=(-2, -1), kernel_init=normal_init(self.init_std), dtype=self.dtype,
         param_dtype=self.param_dtype, name="output")(out_BxLxNxD)
-    return nn.Dropout(self.dropout_rate)(out_BxLxH, deterministic=deterministic)
+    return ExampleDropout(self.dropout_rate)(out_BxLxH, example_ids_B, deterministic)
 
 
 class TransformerBlock(nn.Module):
@@ -114,26 +129,29 @@ class TransformerBlock(nn.Module):
   num_heads: int
   ffn_size: int
   dropout_rate: float
+  attention_dropout_rate: float = 0.0
   attention_implementation: str | None = None
   init_std: float = 0.02
   dtype: jnp.dtype = jnp.float32
   param_dtype: jnp.dtype = jnp.float32
 
   @nn.compact
-  def __call__(self, x_BxLxH, mask_Bx1x1xL, bias_BxNxLxL, deterministic: bool):
+  def __call__(self, x_BxLxH, mask_Bx1x1xL, bias_BxNxLxL, deterministic: bool,
+               example_ids_B=None):
     dense = lambda features, name: nn.Dense(
         features, kernel_init=normal_init(self.init_std), dtype=self.dtype,
         param_dtype=self.param_dtype, name=name)
     layer_norm = lambda name: nn.LayerNorm(
         epsilon=1e-5, dtype=self.dtype, param_dtype=self.param_dtype, name=name)
     attention = SelfAttention(
-        self.num_heads, self.dropout_rate, self.attention_implementation, self.init_std,
-        self.dtype, self.param_dtype, name="attention")
-    x_BxLxH = layer_norm("attention_norm")(
-        x_BxLxH + attention(x_BxLxH, mask_Bx1x1xL, bias_BxNxLxL, deterministic))
+        self.num_heads, self.dropout_rate, self.attention_dropout_rate,
+        self.attention_implementation, self.init_std, self.dtype, self.param_dtype,
+        name="attention")
+    x_BxLxH = layer_norm("attention_norm")(x_BxLxH + attention(
+        x_BxLxH, mask_Bx1x1xL, bias_BxNxLxL, deterministic, example_ids_B))
     y_BxLxF = exact_gelu(dense(self.ffn_size, "ffn_in")(x_BxLxH))
-    y_BxLxH = nn.Dropout(self.dropout_rate)(dense(x_BxLxH.shape[-1], "ffn_out")(y_BxLxF),
-                                            deterministic=deterministic)
+    y_BxLxH = ExampleDropout(self.dropout_rate)(
+        dense(x_BxLxH.shape[-1], "ffn_out")(y_BxLxF), example_ids_B, deterministic)
     return layer_norm("ffn_norm")(x_BxLxH + y_BxLxH)
 
 
@@ -157,20 +175,27 @@ class Encoder(nn.Module):
   relative_position_max_distance: int
   output_layers: Sequence[int]
   detach_before: Sequence[int] = ()
+  attention_dropout_rate: float = 0.0
   attention_implementation: str | None = None
   init_std: float = 0.02
   dtype: jnp.dtype = jnp.float32
   param_dtype: jnp.dtype = jnp.float32
 
   @nn.compact
-  def __call__(self, token_embeddings_BxLxH, padding_mask_BxL, deterministic: bool = True):
+  def __call__(self, token_embeddings_BxLxH, padding_mask_BxL, deterministic: bool = True,
+               example_ids_B=None):
+    """Hidden states after each of `output_layers`.
+
+    example_ids_B: each example's global index in the batch, for dropout masks that do not
+      depend on how the batch is split (models/dropout.py); default 0..B-1.
+    """
     seq_len, hidden = token_embeddings_BxLxH.shape[1:]
     positions = self.param("position_embedding", normal_init(self.init_std),
                            (self.max_position_embeddings, hidden), self.param_dtype)
     x_BxLxH = token_embeddings_BxLxH + positions[None, :seq_len]
     x_BxLxH = nn.LayerNorm(epsilon=1e-5, dtype=self.dtype, param_dtype=self.param_dtype,
                            name="embedding_norm")(x_BxLxH.astype(self.dtype))
-    x_BxLxH = nn.Dropout(self.dropout_rate)(x_BxLxH, deterministic=deterministic)
+    x_BxLxH = ExampleDropout(self.dropout_rate)(x_BxLxH, example_ids_B, deterministic)
 
     padding_mask_BxL = padding_mask_BxL.astype(bool)
     mask_Bx1x1xL = padding_mask_BxL[:, None, None, :]
@@ -197,9 +222,10 @@ class Encoder(nn.Module):
       if index in self.detach_before:
         x_BxLxH = jax.lax.stop_gradient(x_BxLxH)
       x_BxLxH = TransformerBlock(
-          self.num_heads, self.ffn_size, self.dropout_rate, self.attention_implementation,
-          self.init_std, self.dtype, self.param_dtype, name=f"block_{index}")(
-              x_BxLxH, mask_Bx1x1xL, bias_BxNxLxL, deterministic)
+          self.num_heads, self.ffn_size, self.dropout_rate, self.attention_dropout_rate,
+          self.attention_implementation, self.init_std, self.dtype, self.param_dtype,
+          name=f"block_{index}")(x_BxLxH, mask_Bx1x1xL, bias_BxNxLxL, deterministic,
+                                 example_ids_B)
       if index + 1 in self.output_layers:
         outputs.append(x_BxLxH)
     return outputs

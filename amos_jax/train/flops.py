@@ -10,12 +10,32 @@ g @ E^T into the one-hot, is a matmul, and it runs only with the adversarial gra
 """
 
 import time
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import ml_collections
 
 from amos_jax import objective
+
+# Dense (no sparsity) peak matmul FLOP/s of one chip from the vendors' datasheets, by the
+# compute dtype, as MaxText, PaLM and MLPerf divide by. Matched in order against the
+# lower-cased `device_kind` ("NVIDIA H100 80GB HBM3", "TPU v5 lite", ...). float32 is the
+# rate float32 matmuls run at under JAX's default precision: TF32 tensor cores on
+# Ampere/Hopper GPUs, one bf16 pass on TPUs.
+_TF = 1e12
+DATASHEET_PEAK_FLOPS = (
+    ("h100 pcie", {"bfloat16": 756 * _TF, "float16": 756 * _TF, "float32": 378 * _TF}),
+    ("h100", {"bfloat16": 989 * _TF, "float16": 989 * _TF, "float32": 495 * _TF}),  # SXM.
+    ("h200", {"bfloat16": 989 * _TF, "float16": 989 * _TF, "float32": 495 * _TF}),
+    ("a100", {"bfloat16": 312 * _TF, "float16": 312 * _TF, "float32": 156 * _TF}),
+    ("tpu v4", {"bfloat16": 275 * _TF, "float32": 275 * _TF}),
+    ("tpu v5 lite", {"bfloat16": 197 * _TF, "float32": 197 * _TF}),
+    ("tpu v5e", {"bfloat16": 197 * _TF, "float32": 197 * _TF}),
+    ("tpu v5", {"bfloat16": 459 * _TF, "float32": 459 * _TF}),  # v5p.
+    ("tpu v6 lite", {"bfloat16": 918 * _TF, "float32": 918 * _TF}),
+    ("tpu v6e", {"bfloat16": 918 * _TF, "float32": 918 * _TF}),
+)
 
 
 def flops_per_token(config: ml_collections.ConfigDict) -> dict[str, float]:
@@ -60,6 +80,36 @@ def measure_matmul_peak(dtype=jnp.float32, size: int | None = None, repeats: int
     matmul(a, b).block_until_ready()
     best = min(best, time.perf_counter() - start)
   return 2 * size**3 / best
+
+
+def datasheet_peak_flops(device_kind: str, dtype) -> float | None:
+  """The datasheet's dense peak of one device in `dtype`, or None for devices not listed."""
+  kind = device_kind.lower()
+  for pattern, peaks in DATASHEET_PEAK_FLOPS:
+    if pattern in kind:
+      return peaks.get(jnp.dtype(dtype).name)
+  return None
+
+
+class Peak(NamedTuple):
+  """FLOP/s per device that MFU divides by, where it comes from, and the measured rate."""
+  per_device: float
+  source: str  # "datasheet", "measured" or "config".
+  measured_per_device: float | None  # Reported beside a datasheet MFU; None otherwise.
+
+
+def peak_flops(device, dtype, configured: float = 0.0) -> Peak:
+  """MFU's denominator for one device: config.peak_flops_per_device when set; on GPU/TPU the
+  datasheet peak (the measured matmul rate reported beside it); on CPU, and for devices the
+  table lacks, the measured rate."""
+  if configured:
+    return Peak(configured, "config", None)
+  measured = measure_matmul_peak(dtype)
+  datasheet = None if device.platform == "cpu" else datasheet_peak_flops(device.device_kind,
+                                                                         dtype)
+  if datasheet is None:
+    return Peak(measured, "measured", None)
+  return Peak(datasheet, "datasheet", measured)
 
 
 def mfu(tokens_per_second: float, flops_per_token_total: float, peak_flops: float) -> float:

@@ -69,10 +69,15 @@ def _format_eta(seconds: float) -> str:
   return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
 
 
-def _peak_flops(config) -> float:
-  per_device = config.peak_flops_per_device or flops_lib.measure_matmul_peak(
-      jnp.dtype(config.model.dtype))
-  return per_device * jax.device_count()
+def _peak_flops(config) -> flops_lib.Peak:
+  device = jax.devices()[0]
+  peak = flops_lib.peak_flops(device, jnp.dtype(config.model.dtype),
+                              config.peak_flops_per_device)
+  if peak.source == "measured" and device.platform != "cpu":
+    logging.warning("No datasheet peak for %r in %s: MFU is against the measured matmul "
+                    "rate (%.1f TFLOP/s); set --config.peak_flops_per_device to override.",
+                    device.device_kind, config.model.dtype, peak.per_device / 1e12)
+  return peak
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
@@ -135,7 +140,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
 
   writer = metric_logging.create_writer(workdir)
   flops_per_token = sum(flops_lib.flops_per_token(config).values())
-  peak_flops = _peak_flops(config)
+  peak = _peak_flops(config)
   tokens_per_step = config.batch_size * config.seq_len
   notice = _PreemptionNotice()
   last_log_time, last_log_step, consecutive_skipped = time.perf_counter(), start_step, 0
@@ -150,7 +155,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
         now = time.perf_counter()
         tokens_per_s = (step - last_log_step) * tokens_per_step / (now - last_log_time)
         metrics["tokens_per_s"] = tokens_per_s
-        metrics["mfu"] = flops_lib.mfu(tokens_per_s, flops_per_token, peak_flops)
+        metrics["mfu"] = flops_lib.mfu(tokens_per_s, flops_per_token,
+                                       peak.per_device * jax.device_count())
+        if peak.measured_per_device:
+          metrics["mfu_measured_peak"] = flops_lib.mfu(
+              tokens_per_s, flops_per_token, peak.measured_per_device * jax.device_count())
         writer.write_scalars(step, metrics)
         eta = (config.num_train_steps - step) * (now - last_log_time) / (step - last_log_step)
         logging.info("step %d/%d | loss %.4f | %.0f tokens/s | mfu %.1f%% | eta %s", step,

@@ -4,9 +4,10 @@ Each device runs `train_step` on its slice of the global batch; gradients and me
 summed over the `data` mesh axis. The state is a replicated global array, so checkpoints do
 not depend on the device count.
 
-RNG: key = fold_in(seed_key, step), then one stream per purpose; masking and Gumbel noise
-fold in each example's global index in the batch, so a global batch gets the same masks and
-samples on any number of devices or hosts, and a resumed run continues the same streams.
+RNG: key = fold_in(seed_key, step), then one stream per purpose; masking, Gumbel noise and
+dropout fold in each example's global index in the batch, so a global batch gets the same
+masks, samples and dropped units on any number of devices or hosts and with any gradient
+accumulation, and a resumed run continues the same streams.
 """
 
 import functools
@@ -73,23 +74,23 @@ def global_norm(tree):
                       for x in jax.tree_util.tree_leaves(tree)))
 
 
-def _accumulated_grads(grad_fn, params, masked, sample_keys_B, dropout_key, steps: int):
+def _accumulated_grads(grad_fn, params, per_example, dropout_key, steps: int):
   """Sums (gradients, metrics) over `steps` equal micro-batches of the local batch.
 
-  Losses are already normalised by the global counts of the whole batch, so the sum equals
-  the full-batch gradient exactly (up to float rounding) while holding one micro-batch of
-  activations at a time.
+  `per_example` holds the arrays with one row per example (the masked batch, the sample
+  keys, the global example ids); they are split along that axis. Losses are already
+  normalised by the global counts of the whole batch, so the sum equals the full-batch
+  gradient exactly (up to float rounding) while holding one micro-batch of activations at a
+  time; dropout masks depend on the example ids, not on the micro-batch.
   """
   if steps == 1:
-    (_, metrics), grads = grad_fn(params, masked, sample_keys_B, dropout_key)
+    (_, metrics), grads = grad_fn(params, *per_example, dropout_key)
     return grads, metrics
   split = lambda x: x.reshape((steps, x.shape[0] // steps) + x.shape[1:])
-  micro_batches = jax.tree_util.tree_map(split, (masked, sample_keys_B))
+  micro_batches = jax.tree_util.tree_map(split, per_example)
 
-  def add_micro_batch(totals, inputs):
-    index, (micro_batch, micro_keys) = inputs
-    (_, metrics), grads = grad_fn(params, micro_batch, micro_keys,
-                                  jax.random.fold_in(dropout_key, index))
+  def add_micro_batch(totals, micro_batch):
+    (_, metrics), grads = grad_fn(params, *micro_batch, dropout_key)
     return jax.tree_util.tree_map(jnp.add, totals, (grads, metrics)), None
 
   first = jax.tree_util.tree_map(lambda x: x[0], micro_batches)
@@ -97,8 +98,7 @@ def _accumulated_grads(grad_fn, params, masked, sample_keys_B, dropout_key, step
   zeros = jax.tree_util.tree_map(lambda s: jnp.zeros(s.shape, s.dtype),
                                  (grads_shape, metrics_shape))
   zeros = jax.lax.pcast(zeros, DATA_AXIS, to="varying")
-  (grads, metrics), _ = jax.lax.scan(add_micro_batch, zeros,
-                                     (jnp.arange(steps), micro_batches))
+  (grads, metrics), _ = jax.lax.scan(add_micro_batch, zeros, micro_batches)
   return grads, metrics
 
 
@@ -118,19 +118,19 @@ def train_step(state: TrainState, batch, seed_key, *, model: AmosModel,
   masked = objective.mask_tokens(input_ids, per_example_keys(mask_key, example_indices),
                                  config.objective.mask_prob)
   counts = jax.lax.psum(objective.local_counts(masked), DATA_AXIS)
-  dropout_key = jax.random.fold_in(dropout_key, jax.lax.axis_index(DATA_AXIS))
 
-  def grad_fn(params, micro_batch, sample_keys_B, micro_dropout_key):
+  def grad_fn(params, micro_batch, sample_keys_B, example_ids_B, dropout_key):
     return jax.value_and_grad(objective.loss_fn, has_aux=True)(
-        params, model, config.objective, micro_batch, sample_keys_B, micro_dropout_key,
-        counts, False)
+        params, model, config.objective, micro_batch, sample_keys_B, dropout_key, counts,
+        False, example_ids_B)
 
   # Differentiate w.r.t. a per-device copy of the params so that the cross-device sum below is
   # the only reduction (pmap semantics), instead of one inserted implicitly by shard_map.
   local_params = jax.lax.pcast(state.params, DATA_AXIS, to="varying")
+  per_example = (masked, per_example_keys(sample_key, example_indices), example_indices)
   grads, metrics = _accumulated_grads(
-      grad_fn, local_params, masked, per_example_keys(sample_key, example_indices),
-      dropout_key, accumulation_steps(config, input_ids.shape[0], platform))
+      grad_fn, local_params, per_example, dropout_key,
+      accumulation_steps(config, input_ids.shape[0], platform))
   grads, metrics = jax.lax.psum((grads, metrics), DATA_AXIS)
 
   updates, opt_state = optimizer.update(grads, state.opt_state, state.params, step=state.step)

@@ -354,7 +354,8 @@ def export_checkpoint(workdir: str, out_dir: str, *, dtype: str | None = None,
                         export_format=export_format, card=card)
 
 
-def _main():
+def cli():
+  """The command line (also the `amos-jax-export` console script)."""
   from absl import app, flags
   flags.DEFINE_string("workdir", None,
                       "Pretraining workdir (config.json, checkpoints/), or an export to convert.")
@@ -377,4 +378,4 @@ def _main():
 
 
 if __name__ == "__main__":
-  _main()
+  cli()

@@ -3,6 +3,8 @@
 import json
 import os
 import shutil
+import subprocess
+import sys
 
 import flax.traverse_util
 import jax
@@ -26,6 +28,7 @@ from amos_jax.models import amos
 from amos_jax.models import classifier
 from tests import export_helpers
 
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TEXTS = ["It is a truth universally acknowledged.", "Mr. Bennet made no answer.",
          ("Do you not want to know who has taken it?", "You want to tell me."),
          "My dear Mr. Bennet, said his lady to him one day, have you heard that Netherfield "
@@ -247,3 +250,39 @@ def test_config_round_trips_the_model_hyperparameters(config):
     if key not in ("attention_implementation", "dtype"):  # Chosen again on load.
       assert model_config[key] == model[key], key
   assert model_config.attention_dropout_rate == 0.1
+
+
+def test_cli_exports_a_pretraining_workdir_with_its_card(tmp_path, tokenizer_path):
+  workdir = export_helpers.make_pretraining_workdir(str(tmp_path / "run"), tokenizer_path)
+  with open(os.path.join(workdir, "metrics.jsonl"), "w") as f:
+    f.write(json.dumps({"step": 5, "loss": 3.0, "eval/rtd_auc": 0.8125}) + "\n")
+  out = str(tmp_path / "hf")
+  completed = subprocess.run(
+      [sys.executable, "-m", "amos_jax.export", f"--workdir={workdir}", f"--out={out}",
+       "--format=hf", "--dtype=bfloat16"], capture_output=True, text=True, cwd=REPO,
+      timeout=300, check=False)
+  assert completed.returncode == 0, completed.stderr[-2000:]
+  with open(os.path.join(out, "README.md")) as f:
+    card = f.read()
+  assert "pretraining checkpoint at step 5" in card
+  assert "| `optimizer.learning_rate` |" in card and "| `eval/rtd_auc` | 0.8125 |" in card
+  model = transformers.AutoModel.from_pretrained(out, trust_remote_code=True)
+  assert model.embeddings.word_embeddings.weight.dtype == torch.bfloat16
+
+
+def test_a_finetuned_flax_export_converts_with_its_dev_figures(tmp_path, config,
+                                                               tokenizer_path):
+  spec = tasks.get_task("sst2")
+  params = classifier_params(config, spec.num_labels)
+  best = export.export_encoder(params, config, tokenizer_path,
+                               str(tmp_path / "glue" / "seed_0" / "best"), task=spec)
+  with open(tmp_path / "glue" / "results.json", "w") as f:
+    json.dump({"median": {"validation": {"accuracy": 0.875}}, "seeds": [{}, {}, {}]}, f)
+  out = export.export_checkpoint(best, str(tmp_path / "hf"), export_format="hf")
+  with open(os.path.join(out, "README.md")) as f:
+    card = f.read()
+  assert "median dev metrics over 3 seeds" in card and "| `validation/accuracy` | 0.875 |" in card
+  model = transformers.AutoModelForSequenceClassification.from_pretrained(
+      out, trust_remote_code=True)
+  assert model.config.id2label == {0: "negative", 1: "positive"}
+  assert_same_tree(inference.load(out).params, params)

@@ -145,6 +145,17 @@ def test_sequence_classification_matches_amos_jax(finetuned_hf, config):
   np.testing.assert_allclose(logits, np.asarray(expected), atol=1e-4)
 
 
+def test_a_new_head_gets_amos_jax_initialisation(pretrained_hf, config):
+  model = transformers.AutoModelForSequenceClassification.from_pretrained(
+      pretrained_hf, trust_remote_code=True, num_labels=3)
+  encoder = transformers.AutoModel.from_pretrained(pretrained_hf, trust_remote_code=True)
+  assert torch.equal(model.amos.encoder.layer[1].ffn_in.weight,
+                     encoder.encoder.layer[1].ffn_in.weight)
+  dense = model.classifier.dense
+  assert abs(dense.weight.std().item() - config.init_std) < 0.01  # _init_weights' N(0, std).
+  assert not dense.bias.any() and model.classifier.projection.weight.shape == (3, 64)
+
+
 def test_tokenizer_gives_amos_jax_ids(pretrained_hf):
   tokenizer = transformers.AutoTokenizer.from_pretrained(pretrained_hf)
   encoder = inference.load(pretrained_hf)
@@ -170,12 +181,16 @@ def assert_same_tree(got, want):
     np.testing.assert_array_equal(got[path], value, err_msg=path)
 
 
-def test_round_trip_gives_identical_parameters(pretrained_hf, finetuned_hf):
+def test_round_trip_gives_identical_parameters(tmp_path, pretrained_hf, finetuned_hf):
   original = amos.encoder_params(export_helpers.amos_params())
   assert_same_tree(inference.load(pretrained_hf).params, original)
   init = init_checkpoint.load(pretrained_hf)
   assert init.kind == init_checkpoint.HF_EXPORT and init.task is None
   assert_same_tree(init.encoder_params, original)
+
+  # And on to amos_jax's own format: the export command converts an export too.
+  flax_export = export.export_checkpoint(pretrained_hf, str(tmp_path / "flax"))
+  assert_same_tree(export.read_params(os.path.join(flax_export, export.PARAMS_FILE)), original)
 
   out, params, spec = finetuned_hf
   loaded = inference.load(out)

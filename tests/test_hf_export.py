@@ -21,6 +21,7 @@ pytest.importorskip("safetensors")
 from amos_jax import export
 from amos_jax import inference
 from amos_jax import special_tokens
+from amos_jax.data import tokenizer as tokenizer_lib
 from amos_jax.glue import init_checkpoint
 from amos_jax.glue import tasks
 from amos_jax.hf import hf_config
@@ -301,3 +302,12 @@ def test_a_finetuned_flax_export_converts_with_its_dev_figures(tmp_path, config,
       out, trust_remote_code=True)
   assert model.config.id2label == {0: "negative", 1: "positive"}
   assert_same_tree(inference.load(out).params, params)
+
+
+def test_a_bpe_tokenizer_is_refused_before_anything_is_written(tmp_path):
+  bpe = tokenizer_lib.train_tokenizer(export_helpers.sentences(400), str(tmp_path / "bpe.model"),
+                                      vocab_size=export_helpers.VOCAB_SIZE, model_type="bpe")
+  with pytest.raises(ValueError, match=r"bpe\.model: the Hugging Face export converts unigram "
+                                       r"SentencePiece models .* this one is BPE"):
+    export_helpers.export_pretrained(str(tmp_path / "out"), bpe.model_path, export_format="hf")
+  assert os.listdir(tmp_path / "out") == []  # Not even the staging directory.

@@ -8,6 +8,7 @@ chosen again when the export is read back.
 import ml_collections
 import numpy as np
 
+from amos_jax import export
 from amos_jax import special_tokens
 
 MODEL_TYPE = "amos_jax"
@@ -31,6 +32,7 @@ _RENAMED = (
     ("relative_position_max_distance", "relative_position_max_distance"),
     ("initializer_range", "init_std"),
 )
+_FLOAT_KEYS = ("hidden_dropout_prob", "initializer_range")
 
 
 def to_hf(model: dict, task, param_dtype: str) -> dict:
@@ -64,17 +66,9 @@ def to_hf(model: dict, task, param_dtype: str) -> dict:
   return config
 
 
-def _require(config: dict, key: str, kind, source: str):
-  value = config.get(key)
-  if not isinstance(value, kind) or isinstance(value, bool) and kind is not bool:
-    raise ValueError(f"{source}: {key!r} is {value!r}, expected a {kind.__name__}.")
-  return value
-
-
 def from_hf(config: dict, source: str):
   """(amos_jax model ConfigDict, TaskInfo or None) of a config.json dict; `source` names the
   file in errors."""
-  from amos_jax import export  # export imports this package lazily; avoid a cycle.
   if config.get("model_type") != MODEL_TYPE:
     raise ValueError(f"{source}: model_type is {config.get('model_type')!r}, expected "
                      f"{MODEL_TYPE!r} (an amos_jax Hugging Face export).")
@@ -88,18 +82,19 @@ def from_hf(config: dict, source: str):
                        f"{value!r}.")
   model = {}
   for hf_name, name in _RENAMED:
-    kind = float if hf_name in ("hidden_dropout_prob", "initializer_range") else int
     value = config.get(hf_name)
-    if kind is float and isinstance(value, int) and not isinstance(value, bool):
-      value = float(value)
-    model[name] = _require({hf_name: value}, hf_name, kind, source)
+    is_float = hf_name in _FLOAT_KEYS
+    if not isinstance(value, (int, float) if is_float else int) or isinstance(value, bool):
+      raise ValueError(f"{source}: {hf_name} is {value!r}, expected "
+                       f"{'a number' if is_float else 'an integer'}.")
+    model[name] = float(value) if is_float else value
   model["attention_dropout_rate"] = float(config.get("attention_probs_dropout_prob", 0.0))
   dtype = config.get("dtype") or config.get("torch_dtype") or "float32"
   model.update(dtype="float32", param_dtype=np.dtype(_numpy_dtype(dtype, source)).name,
                attention_implementation=None)
   task = None
   if config.get("architectures") == [CLASSIFIER_CLASS] or config.get("finetuning_task"):
-    task = _task(config, source, export.TaskInfo)
+    task = _task(config, source)
   return ml_collections.ConfigDict(model), task
 
 
@@ -111,15 +106,15 @@ def _numpy_dtype(name: str, source: str):
   return dtypes[name]
 
 
-def _task(config: dict, source: str, task_info):
+def _task(config: dict, source: str) -> export.TaskInfo:
   id2label = config.get("id2label")
   if not isinstance(id2label, dict) or not id2label:
     raise ValueError(f"{source}: a sequence-classification export needs id2label.")
   name = str(config.get("finetuning_task") or "")
   if config.get("problem_type") == "regression":
-    return task_info(name, ())
+    return export.TaskInfo(name, ())
   try:
     labels = [id2label[str(i)] for i in range(len(id2label))]
   except KeyError as e:
     raise ValueError(f"{source}: id2label's keys are not 0..{len(id2label) - 1}.") from e
-  return task_info(name, tuple(labels))
+  return export.TaskInfo(name, tuple(labels))

@@ -10,6 +10,7 @@ from typing import NamedTuple
 
 import ml_collections
 
+from amos_jax import export
 from amos_jax.hf import hf_config
 from amos_jax.hf import weights
 from amos_jax.hf import writer
@@ -18,7 +19,7 @@ from amos_jax.hf import writer
 class HfExport(NamedTuple):
   """A Hugging Face export, read."""
   model_config: ml_collections.ConfigDict  # amos_jax TextEncoder hyperparameters.
-  task: object  # export.TaskInfo of a sequence-classification export, else None.
+  task: export.TaskInfo | None  # The head's task of a sequence-classification export.
   tokenizer_path: str  # The SentencePiece model.
   params: dict | None  # TextEncoder, or SequenceClassifier {encoder, head} with a task.
 
@@ -51,7 +52,6 @@ def read_tensors(path: str) -> dict:
 
 def read(directory: str, read_params: bool = True) -> HfExport:
   """Reads and checks an export; errors name the file and what disagrees."""
-  from amos_jax import export  # amos_jax.export imports this package lazily.
   config_path = os.path.join(directory, writer.CONFIG_FILE)
   config = _read_config(config_path)
   if not isinstance(config, dict):

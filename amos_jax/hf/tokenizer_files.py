@@ -24,11 +24,13 @@ from amos_jax import special_tokens
 TOKENIZER_JSON = "tokenizer.json"
 TOKENIZER_CONFIG = "tokenizer_config.json"
 
-_SPECIALS = ((special_tokens.PAD_ID, special_tokens.PAD), (special_tokens.UNK_ID,
-                                                            special_tokens.UNK),
-             (special_tokens.CLS_ID, special_tokens.CLS), (special_tokens.SEP_ID,
-                                                            special_tokens.SEP),
-             (special_tokens.MASK_ID, special_tokens.MASK))
+_SPECIALS = (
+    (special_tokens.PAD_ID, special_tokens.PAD),
+    (special_tokens.UNK_ID, special_tokens.UNK),
+    (special_tokens.CLS_ID, special_tokens.CLS),
+    (special_tokens.SEP_ID, special_tokens.SEP),
+    (special_tokens.MASK_ID, special_tokens.MASK),
+)
 _SPACE = "\u2581"
 
 
@@ -42,10 +44,11 @@ def _read_model(path: str):
   proto = sentencepiece_model_pb2.ModelProto()
   with open(path, "rb") as f:
     proto.ParseFromString(f.read())
-  if proto.trainer_spec.model_type != sentencepiece_model_pb2.TrainerSpec.UNIGRAM:
+  model_type = proto.trainer_spec.model_type
+  if model_type != sentencepiece_model_pb2.TrainerSpec.UNIGRAM:
+    name = sentencepiece_model_pb2.TrainerSpec.ModelType.Name(model_type)
     raise ValueError(f"{path}: the Hugging Face export converts unigram SentencePiece models "
-                     f"(data.tokenizer_model_type=unigram, the default); this one is "
-                     f"{sentencepiece_model_pb2.TrainerSpec.ModelType.Name(proto.trainer_spec.model_type)}.")
+                     f"(data.tokenizer_model_type=unigram, the default); this one is {name}.")
   spec = proto.normalizer_spec
   if not (spec.add_dummy_prefix and spec.remove_extra_whitespaces and spec.escape_whitespaces):
     raise ValueError(f"{path}: expected SentencePiece's default whitespace handling "

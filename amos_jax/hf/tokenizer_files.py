@@ -17,8 +17,6 @@ not matched in text either.
 import json
 import os
 
-from sentencepiece import sentencepiece_model_pb2
-
 from amos_jax import special_tokens
 
 TOKENIZER_JSON = "tokenizer.json"
@@ -41,6 +39,8 @@ def _special_closing_pattern() -> str:
 
 
 def _read_model(path: str):
+  """The SentencePiece model's protobuf, checked for what build_tokenizer reproduces."""
+  from sentencepiece import sentencepiece_model_pb2  # Needs protobuf; only exports do.
   proto = sentencepiece_model_pb2.ModelProto()
   with open(path, "rb") as f:
     proto.ParseFromString(f.read())

@@ -109,7 +109,9 @@ def test_export_layout_and_config(pretrained_hf, config):
           record["relative_position_bucket_function"]) == (
               config.relative_position_buckets, config.relative_position_max_distance,
               "t5_bidirectional")
-  assert record["attention_probs_dropout_prob"] == 0.0  # The config predates the key.
+  # 0.0 for model configs from before model.attention_dropout_rate existed.
+  assert record["attention_probs_dropout_prob"] == config.get("attention_dropout_rate", 0.0)
+  assert record["hidden_dropout_prob"] == config.dropout_rate
   with open(os.path.join(pretrained_hf, "README.md")) as f:
     card = f.read()
   assert "2-layer post-LN Transformer encoder, hidden size 64" in card

@@ -10,6 +10,8 @@ An export is a directory holding only what inference needs:
 
 No generator, mixture, RTD head or optimizer state is written. `amos_jax.inference.load` reads
 it back; this module also holds the checks both sides share, so the format is defined once.
+`export_format="hf"` writes the same encoder as a Hugging Face transformers model instead
+(amos_jax/hf/writer.py), which inference.load reads back too.
 
 The directory is built under a temporary name next to `out_dir` and renamed last, so a crash
 never leaves something that looks like a complete export.
@@ -158,9 +160,38 @@ def _write_bytes(path: str, data: bytes):
     os.fsync(f.fileno())
 
 
+FORMATS = ("flax", "hf")
+
+
+def _write_flax(staging: str, tree, module, model: dict, tokenizer_path: str,
+                task: TaskInfo | None):
+  """The amos_jax export's files (this module's docstring) into `staging`."""
+  params_path = os.path.join(staging, PARAMS_FILE)
+  _write_bytes(params_path, flax.serialization.msgpack_serialize(tree))
+  tokenizer_copy = os.path.join(staging, TOKENIZER_FILE)
+  shutil.copyfile(tokenizer_path, tokenizer_copy)
+  task_record = None
+  if task is not None:
+    task_record = {"name": task.name, "label_names": list(task.label_names),
+                   "is_regression": task.is_regression, "num_labels": task.num_labels,
+                   "head_params": HEAD_PARAMS}
+  record = {
+      "format": FORMAT,
+      "format_version": FORMAT_VERSION,
+      "module": type(module).__name__,
+      "model": model,
+      "task": task_record,
+      "params": _file_record(params_path),
+      "tokenizer": _file_record(tokenizer_copy),
+  }
+  _write_bytes(os.path.join(staging, CONFIG_FILE),
+               json.dumps(record, indent=2, sort_keys=True).encode())
+
+
 def export_encoder(params, model_config: ml_collections.ConfigDict, tokenizer_path: str,
                    out_dir: str, *, task: TaskInfo | None = None, dtype: str | None = None,
-                   overwrite: bool = False) -> str:
+                   overwrite: bool = False, export_format: str = "flax",
+                   card: dict | None = None) -> str:
   """Writes the discriminator encoder (and a fine-tuned head) to `out_dir`; returns its path.
 
   Args:
@@ -174,9 +205,14 @@ def export_encoder(params, model_config: ml_collections.ConfigDict, tokenizer_pa
     dtype: e.g. "bfloat16" to cast the floating parameters; None keeps them as they are.
       config.json's param_dtype records the dtype written.
     overwrite: replace an existing export at `out_dir` (swapped in by rename, at the end).
+    export_format: "flax" (this module's format) or "hf" (a Hugging Face transformers model
+      with its own code, amos_jax/hf; needs the `tokenizers` library).
+    card: for "hf", facts for the model card (amos_jax.hf.model_card.render).
 
   Call it from one process only: every host holds the same replicated parameters.
   """
+  if export_format not in FORMATS:
+    raise ValueError(f"export format {export_format!r} is not one of {list(FORMATS)}.")
   out_dir = os.path.abspath(out_dir)
   if os.path.exists(out_dir) and not overwrite:
     raise FileExistsError(f"{out_dir} exists; pass overwrite=True to replace it.")
@@ -199,26 +235,11 @@ def export_encoder(params, model_config: ml_collections.ConfigDict, tokenizer_pa
   staging = tempfile.mkdtemp(prefix=f".{os.path.basename(out_dir)}.tmp-", dir=parent)
   try:
     os.chmod(staging, 0o755)  # mkdtemp's 0700 would hide the export from other users.
-    params_path = os.path.join(staging, PARAMS_FILE)
-    _write_bytes(params_path, flax.serialization.msgpack_serialize(tree))
-    tokenizer_copy = os.path.join(staging, TOKENIZER_FILE)
-    shutil.copyfile(tokenizer_path, tokenizer_copy)
-    task_record = None
-    if task is not None:
-      task_record = {"name": task.name, "label_names": list(task.label_names),
-                     "is_regression": task.is_regression, "num_labels": task.num_labels,
-                     "head_params": HEAD_PARAMS}
-    record = {
-        "format": FORMAT,
-        "format_version": FORMAT_VERSION,
-        "module": type(module).__name__,
-        "model": model,
-        "task": task_record,
-        "params": _file_record(params_path),
-        "tokenizer": _file_record(tokenizer_copy),
-    }
-    _write_bytes(os.path.join(staging, CONFIG_FILE),
-                 json.dumps(record, indent=2, sort_keys=True).encode())
+    if export_format == "hf":
+      from amos_jax.hf import writer  # Needs the `tokenizers` library (requirements-hf.txt).
+      writer.write(staging, tree, model, tokenizer_path, task, card)
+    else:
+      _write_flax(staging, tree, module, model, tokenizer_path, task)
     if os.path.exists(out_dir):
       retired = tempfile.mkdtemp(prefix=f".{os.path.basename(out_dir)}.old-", dir=parent)
       os.rename(out_dir, os.path.join(retired, "export"))
@@ -305,23 +326,42 @@ def read_params(path: str):
 
 
 def export_checkpoint(workdir: str, out_dir: str, *, dtype: str | None = None,
-                      overwrite: bool = False, step: int | None = None) -> str:
-  """Exports the encoder of a pretraining workdir's newest (or `step`) checkpoint."""
+                      overwrite: bool = False, step: int | None = None,
+                      export_format: str = "flax") -> str:
+  """Exports the encoder of a pretraining workdir's newest (or `step`) checkpoint, or
+  converts an export (e.g. a GLUE run's seed_0/best) to `export_format`."""
+  from amos_jax.glue import init_checkpoint  # Reads workdirs; export readers do not need it.
   from amos_jax.train import checkpointing  # Training code; export readers do not need it.
-  config_path = os.path.join(workdir, "config.json")
+  config_path = os.path.join(workdir, CONFIG_FILE)
   if not os.path.isfile(config_path):
-    raise FileNotFoundError(f"{config_path} not found: is {workdir} a pretraining workdir?")
-  with open(config_path, encoding="utf-8") as file:
-    config = ml_collections.ConfigDict(json.load(file))
-  _, params = checkpointing.load_params(os.path.join(workdir, "checkpoints"), step)
-  return export_encoder(params, config.model, os.path.join(workdir, TOKENIZER_FILE), out_dir,
-                        dtype=dtype, overwrite=overwrite)
+    raise FileNotFoundError(f"{config_path} not found: is {workdir} a pretraining workdir or "
+                            "an export?")
+  init = init_checkpoint.load(workdir, read_params=False)
+  if init.kind == init_checkpoint.PRETRAINING_WORKDIR:
+    step, params = checkpointing.load_params(os.path.join(workdir, "checkpoints"), step)
+  elif step is not None:
+    raise ValueError(f"--step applies to pretraining workdirs; {workdir} is an export.")
+  else:
+    params = init_checkpoint.load(workdir).params
+  card = None
+  if export_format == "hf":
+    from amos_jax.hf import model_card
+    card = (model_card.facts_from_workdir(workdir, step)
+            if init.kind == init_checkpoint.PRETRAINING_WORKDIR
+            else model_card.facts_from_finetuned(workdir) if init.task is not None else None)
+  return export_encoder(params, init.model_config, init.tokenizer.model_path, out_dir,
+                        task=init.task, dtype=dtype, overwrite=overwrite,
+                        export_format=export_format, card=card)
 
 
-def _main():
+def cli():
+  """The command line (also the `amos-jax-export` console script)."""
   from absl import app, flags
-  flags.DEFINE_string("workdir", None, "Pretraining workdir (config.json, checkpoints/).")
+  flags.DEFINE_string("workdir", None,
+                      "Pretraining workdir (config.json, checkpoints/), or an export to convert.")
   flags.DEFINE_string("out", None, "Export directory to write.")
+  flags.DEFINE_enum("format", "flax", list(FORMATS),
+                    "flax: amos_jax's export; hf: a Hugging Face transformers model.")
   flags.DEFINE_string("dtype", None, "Cast the parameters, e.g. bfloat16.")
   flags.DEFINE_integer("step", None, "Checkpoint step; default the newest.")
   flags.DEFINE_bool("overwrite", False, "Replace an existing export.")
@@ -330,11 +370,12 @@ def _main():
   def main(argv):
     del argv
     path = export_checkpoint(flags.FLAGS.workdir, flags.FLAGS.out, dtype=flags.FLAGS.dtype,
-                             overwrite=flags.FLAGS.overwrite, step=flags.FLAGS.step)
+                             overwrite=flags.FLAGS.overwrite, step=flags.FLAGS.step,
+                             export_format=flags.FLAGS.format)
     print(f"Exported the encoder to {path}")
 
   app.run(main)
 
 
 if __name__ == "__main__":
-  _main()
+  cli()

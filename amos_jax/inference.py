@@ -24,6 +24,7 @@ from amos_jax import special_tokens
 from amos_jax.data import tokenizer as tokenizer_lib
 from amos_jax.glue import data
 from amos_jax.glue import features
+from amos_jax.hf import reader as hf_reader
 from amos_jax.models import classifier
 
 DEFAULT_BUCKETS = (32, 64, 128, 256, 512)
@@ -147,7 +148,8 @@ def load(path: str, *, attention_implementation: str | None = None,
   """Loads and checks an export directory.
 
   Args:
-    path: a directory written by amos_jax.export.export_encoder.
+    path: a directory written by amos_jax.export.export_encoder, in either format (an
+      amos_jax export, or a Hugging Face one: amos_jax.hf.reader, no torch needed).
     attention_implementation: overrides the trained setting, which may name a GPU-only
       kernel; None lets XLA pick for the device at hand.
     dtype: compute dtype override, e.g. "float32" to run a bf16-trained model on CPU.
@@ -160,14 +162,20 @@ def load(path: str, *, attention_implementation: str | None = None,
     ValueError: naming the file and the mismatch, when config.json, the parameter tree and
       the tokenizer disagree, or a file is truncated or foreign.
   """
-  record, model_config, task = export.read_config(path)
+  if hf_reader.is_hf_export(path):
+    read = hf_reader.read(path)
+    model_config, task, params = read.model_config, read.task, read.params
+    tokenizer_path = read.tokenizer_path
+  else:
+    record, model_config, task = export.read_config(path)
+    params_path = export.check_file(path, record["params"])
+    tokenizer_path = export.check_file(path, record["tokenizer"])
+    params = export.read_params(params_path)
+    export.check_param_tree(
+        params, export.expected_params(export.build_module(model_config, task)), params_path)
   model_config.attention_implementation = attention_implementation
   if dtype is not None:
     model_config.dtype = dtype
-  params_path = export.check_file(path, record["params"])
-  tokenizer_path = export.check_file(path, record["tokenizer"])
   module = export.build_module(model_config, task)
-  params = export.read_params(params_path)
-  export.check_param_tree(params, export.expected_params(module), params_path)
   tokenizer = tokenizer_lib.load_tokenizer(tokenizer_path, model_config.vocab_size)
   return LoadedEncoder(module, params, tokenizer, model_config, task, buckets, max_length)

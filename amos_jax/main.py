@@ -55,6 +55,11 @@ def main(argv):
     loop.train_and_evaluate(FLAGS.config, FLAGS.workdir, FLAGS.stop_at_step)
 
 
-if __name__ == "__main__":
+def run():
+  """Parses the command line and runs `main`; the `amos-jax` console script calls it too."""
   flags.mark_flags_as_required(["config", "workdir"])
   app.run(main)
+
+
+if __name__ == "__main__":
+  run()

@@ -1,4 +1,5 @@
-"""Reads what fine-tuning starts from: a pretraining workdir or an export directory.
+"""Reads what fine-tuning starts from: a pretraining workdir or an export directory (an
+amos_jax export or a Hugging Face one).
 
 Either gives the encoder's model config, its tokenizer and (unless only the size is wanted)
 the TextEncoder parameters, checked against that config so a checkpoint of another size or
@@ -15,15 +16,17 @@ import numpy as np
 
 from amos_jax import export
 from amos_jax.data import tokenizer as tokenizer_lib
+from amos_jax.hf import reader as hf_reader
 from amos_jax.models import amos
 
 PRETRAINING_WORKDIR = "pretraining_workdir"
 EXPORT = "export"
+HF_EXPORT = "hf_export"
 
 
 class Init(NamedTuple):
   """An init checkpoint, read."""
-  kind: str  # PRETRAINING_WORKDIR or EXPORT.
+  kind: str  # PRETRAINING_WORKDIR, EXPORT or HF_EXPORT.
   path: str
   model_config: ml_collections.ConfigDict  # TextEncoder hyperparameters, no generator.
   tokenizer: tokenizer_lib.Tokenizer
@@ -84,15 +87,25 @@ def _from_export(path: str, read_params: bool) -> Init:
   return Init(EXPORT, path, model_config, tokenizer, encoder, None, task, params)
 
 
+def _from_hf_export(path: str, read_params: bool) -> Init:
+  read = hf_reader.read(path, read_params)
+  tokenizer = tokenizer_lib.load_tokenizer(read.tokenizer_path, read.model_config.vocab_size)
+  params = read.params
+  encoder = params["encoder"] if params is not None and read.task is not None else params
+  return Init(HF_EXPORT, path, read.model_config, tokenizer, encoder, None, read.task, params)
+
+
 def load(path: str, *, read_params: bool = True) -> Init:
   """Reads `path`, a pretraining workdir (config.json, tokenizer.model, checkpoints/) or an
-  export; `read_params=False` reads only the model config and tokenizer."""
+  export (either format); `read_params=False` reads only the model config and tokenizer."""
   path = os.path.abspath(path)
   config_path = os.path.join(path, export.CONFIG_FILE)
   if not os.path.isfile(config_path):
     raise FileNotFoundError(
         f"init_checkpoint {path!r} has no {export.CONFIG_FILE}: expected a pretraining "
         "workdir (config.json, tokenizer.model, checkpoints/) or an amos_jax export.")
+  if hf_reader.is_hf_export(path):
+    return _from_hf_export(path, read_params)
   if _read_json(config_path).get("format") == export.FORMAT:
     return _from_export(path, read_params)
   return _from_workdir(path, read_params)

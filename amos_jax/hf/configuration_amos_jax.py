@@ -1,0 +1,39 @@
+"""Configuration of an amos_jax encoder (AMOS/ELECTRA discriminator) for transformers.
+
+Copied into every Hugging Face export by amos_jax (amos_jax/hf/writer.py); loads with
+`AutoConfig.from_pretrained(path, trust_remote_code=True)`.
+"""
+
+from transformers import PreTrainedConfig
+
+
+class AmosJaxConfig(PreTrainedConfig):
+  """Hyperparameters of the post-LN encoder in modeling_amos_jax.py.
+
+  The relative position bias is T5's bidirectional bucketing
+  (`relative_position_bucket_function="t5_bidirectional"`): one learned bias per (bucket,
+  head), shared by all layers; `relative_position_buckets=0` turns it off.
+  """
+  model_type = "amos_jax"
+
+  vocab_size: int = 32768
+  hidden_size: int = 768
+  num_hidden_layers: int = 12
+  num_attention_heads: int = 12
+  intermediate_size: int = 3072
+  hidden_act: str = "gelu"  # Exact (erf) GELU; the only activation the model implements.
+  hidden_dropout_prob: float = 0.1
+  attention_probs_dropout_prob: float = 0.1
+  classifier_dropout: float | None = None  # None: hidden_dropout_prob.
+  max_position_embeddings: int = 512
+  relative_position_buckets: int = 64
+  relative_position_max_distance: int = 128
+  relative_position_bucket_function: str = "t5_bidirectional"
+  layer_norm_eps: float = 1e-5
+  initializer_range: float = 0.02
+  pad_token_id: int | None = 0
+  finetuning_task: str | None = None
+  tie_word_embeddings: bool = False
+
+
+__all__ = ["AmosJaxConfig"]

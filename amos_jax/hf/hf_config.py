@@ -1,0 +1,120 @@
+"""config.json of a Hugging Face export <-> amos_jax's model config and task.
+
+Everything TextEncoder needs is in the transformers names of configuration_amos_jax.py; the
+amos_jax-only settings (compute dtype, attention kernel) are not part of the model and are
+chosen again when the export is read back.
+"""
+
+import ml_collections
+import numpy as np
+
+from amos_jax import export
+from amos_jax import special_tokens
+
+MODEL_TYPE = "amos_jax"
+CONFIG_CLASS = "AmosJaxConfig"
+MODEL_CLASS = "AmosJaxModel"
+CLASSIFIER_CLASS = "AmosJaxForSequenceClassification"
+CONFIGURATION_MODULE = "configuration_amos_jax"
+MODELING_MODULE = "modeling_amos_jax"
+BUCKET_FUNCTION = "t5_bidirectional"  # amos_jax.models.transformer.relative_position_bucket
+
+# (transformers name, amos_jax model config name): the same number under two names.
+_RENAMED = (
+    ("vocab_size", "vocab_size"),
+    ("hidden_size", "hidden_size"),
+    ("num_hidden_layers", "num_layers"),
+    ("num_attention_heads", "num_heads"),
+    ("intermediate_size", "ffn_size"),
+    ("hidden_dropout_prob", "dropout_rate"),
+    ("max_position_embeddings", "max_position_embeddings"),
+    ("relative_position_buckets", "relative_position_buckets"),
+    ("relative_position_max_distance", "relative_position_max_distance"),
+    ("initializer_range", "init_std"),
+)
+_FLOAT_KEYS = ("hidden_dropout_prob", "initializer_range")
+
+
+def to_hf(model: dict, task, param_dtype: str) -> dict:
+  """config.json contents for an amos_jax model config (a dict) and an optional task."""
+  config = {hf_name: model[name] for hf_name, name in _RENAMED}
+  config.update(
+      model_type=MODEL_TYPE,
+      architectures=[CLASSIFIER_CLASS if task is not None else MODEL_CLASS],
+      auto_map={
+          "AutoConfig": f"{CONFIGURATION_MODULE}.{CONFIG_CLASS}",
+          "AutoModel": f"{MODELING_MODULE}.{MODEL_CLASS}",
+          "AutoModelForSequenceClassification": f"{MODELING_MODULE}.{CLASSIFIER_CLASS}",
+      },
+      # Exports made before attention dropout existed trained without it.
+      attention_probs_dropout_prob=model.get("attention_dropout_rate", 0.0),
+      relative_position_bucket_function=BUCKET_FUNCTION,
+      hidden_act="gelu",
+      layer_norm_eps=1e-5,
+      pad_token_id=special_tokens.PAD_ID,
+      dtype=param_dtype,
+      tie_word_embeddings=False,
+  )
+  if task is not None:
+    config.update(
+        finetuning_task=task.name,
+        problem_type="regression" if task.is_regression else "single_label_classification",
+        num_labels=task.num_labels,
+        id2label={str(i): name for i, name in enumerate(task.label_names)} or {"0": "score"},
+        label2id={name: i for i, name in enumerate(task.label_names)} or {"score": 0},
+    )
+  return config
+
+
+def from_hf(config: dict, source: str):
+  """(amos_jax model ConfigDict, TaskInfo or None) of a config.json dict; `source` names the
+  file in errors."""
+  if config.get("model_type") != MODEL_TYPE:
+    raise ValueError(f"{source}: model_type is {config.get('model_type')!r}, expected "
+                     f"{MODEL_TYPE!r} (an amos_jax Hugging Face export).")
+  function = config.get("relative_position_bucket_function", BUCKET_FUNCTION)
+  if function != BUCKET_FUNCTION:
+    raise ValueError(f"{source}: relative_position_bucket_function is {function!r}; amos_jax "
+                     f"computes {BUCKET_FUNCTION!r} only.")
+  for key, value in (("hidden_act", "gelu"), ("layer_norm_eps", 1e-5)):
+    if config.get(key, value) != value:
+      raise ValueError(f"{source}: {key} is {config.get(key)!r}; amos_jax's encoder has "
+                       f"{value!r}.")
+  model = {}
+  for hf_name, name in _RENAMED:
+    value = config.get(hf_name)
+    is_float = hf_name in _FLOAT_KEYS
+    if not isinstance(value, (int, float) if is_float else int) or isinstance(value, bool):
+      raise ValueError(f"{source}: {hf_name} is {value!r}, expected "
+                       f"{'a number' if is_float else 'an integer'}.")
+    model[name] = float(value) if is_float else value
+  model["attention_dropout_rate"] = float(config.get("attention_probs_dropout_prob", 0.0))
+  dtype = config.get("dtype") or config.get("torch_dtype") or "float32"
+  model.update(dtype="float32", param_dtype=np.dtype(_numpy_dtype(dtype, source)).name,
+               attention_implementation=None)
+  task = None
+  if config.get("architectures") == [CLASSIFIER_CLASS] or config.get("finetuning_task"):
+    task = _task(config, source)
+  return ml_collections.ConfigDict(model), task
+
+
+def _numpy_dtype(name: str, source: str):
+  import ml_dtypes  # jax's own dependency, for bfloat16 in numpy.
+  dtypes = {"float32": np.float32, "bfloat16": ml_dtypes.bfloat16, "float16": np.float16}
+  if name not in dtypes:
+    raise ValueError(f"{source}: dtype {name!r} is not one of {sorted(dtypes)}.")
+  return dtypes[name]
+
+
+def _task(config: dict, source: str) -> export.TaskInfo:
+  id2label = config.get("id2label")
+  if not isinstance(id2label, dict) or not id2label:
+    raise ValueError(f"{source}: a sequence-classification export needs id2label.")
+  name = str(config.get("finetuning_task") or "")
+  if config.get("problem_type") == "regression":
+    return export.TaskInfo(name, ())
+  try:
+    labels = [id2label[str(i)] for i in range(len(id2label))]
+  except KeyError as e:
+    raise ValueError(f"{source}: id2label's keys are not 0..{len(id2label) - 1}.") from e
+  return export.TaskInfo(name, tuple(labels))

@@ -1,0 +1,111 @@
+"""tokenizer.json and tokenizer_config.json that reproduce amos_jax's SentencePiece ids.
+
+The `tokenizers` pipeline mirrors SentencePiece's: its own precompiled normalization
+(nmt_nfkc), whitespace stripped and collapsed, "▁" for spaces and before the text, pieces
+within whitespace-separated words, the unigram model with its scores, and unknown characters
+as [UNK]. [CLS] a [SEP] (b [SEP]) are added by a post-processor.
+
+SentencePiece never produces the special pieces from text: "[MASK]" written in a sentence is
+plain characters, as in amos_jax. A unigram model in `tokenizers` would match the piece (its
+score is 0, the best), so a pre-tokenizer step splits each special token written as text
+before its closing "]" (the only difference: SentencePiece could use a piece spanning the
+name's last letter and the "]" there, or fuse both into one [UNK] if neither is in the
+vocabulary), and the tokenizer config sets `split_special_tokens` so that added tokens are
+not matched in text either.
+"""
+
+import json
+import os
+
+from amos_jax import special_tokens
+
+TOKENIZER_JSON = "tokenizer.json"
+TOKENIZER_CONFIG = "tokenizer_config.json"
+
+_SPECIALS = (
+    (special_tokens.PAD_ID, special_tokens.PAD),
+    (special_tokens.UNK_ID, special_tokens.UNK),
+    (special_tokens.CLS_ID, special_tokens.CLS),
+    (special_tokens.SEP_ID, special_tokens.SEP),
+    (special_tokens.MASK_ID, special_tokens.MASK),
+)
+_SPACE = "\u2581"
+
+
+def _special_closing_pattern() -> str:
+  """Regex of the "]" that closes a special token written as text (`[CLS]`)."""
+  openings = "|".join(r"\[" + piece[1:-1] for _, piece in _SPECIALS)
+  return rf"(?<={openings})\]"
+
+
+def _read_model(path: str):
+  """The SentencePiece model's protobuf, checked for what build_tokenizer reproduces."""
+  from sentencepiece import sentencepiece_model_pb2  # Needs protobuf; only exports do.
+  proto = sentencepiece_model_pb2.ModelProto()
+  with open(path, "rb") as f:
+    proto.ParseFromString(f.read())
+  model_type = proto.trainer_spec.model_type
+  if model_type != sentencepiece_model_pb2.TrainerSpec.UNIGRAM:
+    name = sentencepiece_model_pb2.TrainerSpec.ModelType.Name(model_type)
+    raise ValueError(f"{path}: the Hugging Face export converts unigram SentencePiece models "
+                     f"(data.tokenizer_model_type=unigram, the default); this one is {name}.")
+  spec = proto.normalizer_spec
+  if not (spec.add_dummy_prefix and spec.remove_extra_whitespaces and spec.escape_whitespaces):
+    raise ValueError(f"{path}: expected SentencePiece's default whitespace handling "
+                     "(add_dummy_prefix, remove_extra_whitespaces, escape_whitespaces).")
+  if proto.trainer_spec.byte_fallback or proto.trainer_spec.treat_whitespace_as_suffix:
+    raise ValueError(f"{path}: byte_fallback and treat_whitespace_as_suffix are not supported.")
+  return proto
+
+
+def build_tokenizer(sentencepiece_path: str):
+  """A `tokenizers.Tokenizer` giving the ids amos_jax's tokenizer gives."""
+  from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, normalizers
+  from tokenizers import pre_tokenizers, processors
+  proto = _read_model(sentencepiece_path)
+  vocab = [(piece.piece, piece.score) for piece in proto.pieces]
+  for token_id, piece in _SPECIALS:
+    if vocab[token_id][0] != piece:
+      raise ValueError(f"{sentencepiece_path}: piece {token_id} is {vocab[token_id][0]!r}, "
+                       f"expected {piece!r}.")
+  tokenizer = Tokenizer(models.Unigram(vocab, unk_id=special_tokens.UNK_ID,
+                                       byte_fallback=False))
+  steps = []
+  if proto.normalizer_spec.precompiled_charsmap:
+    steps.append(normalizers.Precompiled(proto.normalizer_spec.precompiled_charsmap))
+  steps += [normalizers.Strip(), normalizers.Replace(Regex(" {2,}"), " ")]
+  tokenizer.normalizer = normalizers.Sequence(steps)
+  tokenizer.pre_tokenizer = pre_tokenizers.Sequence([
+      pre_tokenizers.Metaspace(replacement=_SPACE, prepend_scheme="always", split=True),
+      # The "]" starts the next piece of the word: unknown characters after it still fuse
+      # into one [UNK] with it, as in SentencePiece.
+      pre_tokenizers.Split(Regex(_special_closing_pattern()), behavior="merged_with_next"),
+  ])
+  tokenizer.decoder = decoders.Metaspace(replacement=_SPACE, prepend_scheme="always",
+                                         split=True)
+  tokenizer.add_special_tokens([AddedToken(piece, special=True, normalized=False)
+                                for _, piece in _SPECIALS])
+  cls, sep = special_tokens.CLS, special_tokens.SEP
+  tokenizer.post_processor = processors.TemplateProcessing(
+      single=f"{cls} $A {sep}", pair=f"{cls} $A {sep} $B:1 {sep}:1",
+      special_tokens=[(cls, special_tokens.CLS_ID), (sep, special_tokens.SEP_ID)])
+  return tokenizer
+
+
+def write_tokenizer_files(sentencepiece_path: str, out_dir: str, max_length: int):
+  """Writes tokenizer.json and tokenizer_config.json (AutoTokenizer reads both)."""
+  build_tokenizer(sentencepiece_path).save(os.path.join(out_dir, TOKENIZER_JSON))
+  config = {
+      "tokenizer_class": "PreTrainedTokenizerFast",
+      "pad_token": special_tokens.PAD, "unk_token": special_tokens.UNK,
+      "cls_token": special_tokens.CLS, "sep_token": special_tokens.SEP,
+      "mask_token": special_tokens.MASK,
+      "model_max_length": max_length,
+      "padding_side": "right",  # amos_jax's encoder is trained on right-padded rows.
+      # As SentencePiece: "[MASK]" in text is characters, not the special token.
+      "split_special_tokens": True,
+      "model_input_names": ["input_ids", "attention_mask"],
+      "clean_up_tokenization_spaces": False,
+  }
+  with open(os.path.join(out_dir, TOKENIZER_CONFIG), "w", encoding="utf-8") as f:
+    json.dump(config, f, indent=2)

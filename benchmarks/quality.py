@@ -1,155 +1,237 @@
-"""Downstream quality of pretraining: random init vs ELECTRA vs AMOS, fine-tuned on SST-2.
+"""Does pretraining pay off? Random init vs ELECTRA vs AMOS, fine-tuned on SST-2 and AG News.
 
-python benchmarks/quality.py --workdir=/tmp/amos_quality [--preset=tiny] [--pretrain_steps=4000]
+python benchmarks/quality.py --workdir=/tmp/amos_quality [--preset=mini] [--pretrain_steps=N]
 
-Pretrains the preset (same prepared data and tokenizer for every arm) on
---text_file for a fixed number of steps as ELECTRA (`:electra`) and as AMOS, then fine-tunes
-each arm and a random-init encoder of the same size on SST-2 (`--sst2_dir` holding train.tsv and
-dev.tsv, linked into a GLUE-layout directory) with several seeds at each fine-tuning learning
-rate, and prints one table (also written to <workdir>/quality.json) with every arm's median
-per learning rate and its best. Rerunning reuses finished pretraining runs.
+1. Prepares the pretraining text once (`--text_files`, by default the shared Wikipedia and
+   books text, ../shared/data relative to the repository) and pretrains the preset as
+   ELECTRA (`:electra`) and as AMOS for the same number of steps; then, unless
+   --equal_wallclock=false, ELECTRA again for as many steps as fit in AMOS's wall-clock
+   (measured from the two runs), so AMOS is compared at equal steps AND equal time.
+2. Fine-tunes every arm and a random-init encoder of the same size and tokenizer on SST-2
+   (`--sst2_dir`: a random subset of train.tsv, scored on all of dev.tsv) and AG News
+   (`--agnews_file` split into train and test rows by a fixed seed), with every seed, using
+   the fine-tuning recipe the encoder's size gets by default.
+3. Prints one table, writes <workdir>/quality.json and <workdir>/quality.png (accuracy per
+   arm and task, every seed and the median).
 
-The bundled /work/shared/data/sst2/dev.tsv is a held-out slice of GLUE SST-2 *train*
-(6,735 rows), not GLUE's 872-row dev set: scores are not comparable with published ones.
+Every finished step is kept: a rerun resumes a pretraining run where it stopped, and skips
+finished pretraining and fine-tuning runs, so the command can run for hours in the
+background and be restarted.
+
+The shared sst2/dev.tsv is a held-out slice of GLUE SST-2 *train* (6,735 rows), not GLUE's
+872-row dev set: scores are not comparable with published ones.
 """
 
 import json
 import os
+import random
 import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO)
 
 from amos_jax import host_memory
 
 host_memory.reexec_with_huge_pages()  # Before JAX allocates anything; see host_memory.py.
 
 from absl import app, flags, logging
+import numpy as np
 
 from amos_jax.glue import finetune
 from amos_jax.train import loop
 from amos_jax.train import metric_logging
 from configs import glue as glue_configs
-from configs import small, tiny
+from configs import mini, small, tiny
 
-flags.DEFINE_string("workdir", "/tmp/amos_quality", "Pretraining and fine-tuning runs go here.")
-flags.DEFINE_enum("preset", "tiny", ["tiny", "small"], "Model size to pretrain.")
-flags.DEFINE_integer("pretrain_steps", 4000, "Pretraining steps per arm (same for both).")
-flags.DEFINE_integer("pretrain_batch_size", 32, "Pretraining global batch.")
-flags.DEFINE_float("pretrain_learning_rate", 2e-3, "Pretraining peak learning rate.")
-flags.DEFINE_string("text_file", "/work/shared/data/wikitext2/valid.txt", "Pretraining text.")
-flags.DEFINE_string("sst2_dir", "/work/shared/data/sst2", "Holds train.tsv and dev.tsv.")
-flags.DEFINE_integer("train_examples", 8000, "Random SST-2 training subset (0: all).")
-flags.DEFINE_integer("eval_examples", 2000, "First N dev examples (0: all).")
-flags.DEFINE_integer("epochs", 3, "Fine-tuning epochs.")
-flags.DEFINE_integer("seq_len", 64, "Fine-tuning sequence length.")
-flags.DEFINE_list("learning_rates", ["1e-3", "3e-3"],
-                  "Fine-tuning peak learning rates, each tried on every arm (as GLUE papers pick "
-                  "the learning rate per model on dev); the base-size recipe's 1e-5 barely "
-                  "moves a tiny encoder, 3e-4 leaves it near chance after 2 epochs and 1e-2 "
-                  "diverges.")
-flags.DEFINE_list("seeds", ["0", "1", "2"], "Fine-tuning seeds.")
+SHARED_DATA = os.path.join(REPO, "..", "shared", "data")
+
+flags.DEFINE_string("workdir", "/tmp/amos_quality", "Every run of the benchmark goes here.")
+flags.DEFINE_enum("preset", "mini", ["tiny", "mini", "small"], "Model size to pretrain.")
+flags.DEFINE_integer("pretrain_steps", 0,
+                     "Pretraining steps of the ELECTRA and AMOS arms; 0: the preset's own.")
+flags.DEFINE_bool("equal_wallclock", True,
+                  "Also pretrain ELECTRA for as long as AMOS took (more steps).")
+flags.DEFINE_string("text_files", ",".join(
+    os.path.join(SHARED_DATA, pattern) for pattern in ("wikipedia/*.txt.gz", "books/*.txt.gz")),
+    "Pretraining text: comma-separated files or globs, documents separated by blank lines.")
+flags.DEFINE_string("sst2_dir", os.path.join(SHARED_DATA, "sst2"),
+                    "Holds train.tsv and dev.tsv (sentence, label; with a header).")
+flags.DEFINE_integer("sst2_train_examples", 20000,
+                     "Random SST-2 training subset (0: all 60,614 rows).")
+flags.DEFINE_string("agnews_file", os.path.join(SHARED_DATA, "agnews", "dev.tsv"),
+                    "AG News rows (text, label name; no header), split into train and test.")
+flags.DEFINE_integer("agnews_test_examples", 2000, "AG News rows held out for scoring.")
+flags.DEFINE_integer("finetune_seq_len", 128, "Fine-tuning sequence length.")
+flags.DEFINE_list("seeds", ["0", "1", "2", "3", "4"], "Fine-tuning seeds.")
 FLAGS = flags.FLAGS
 
-PRESETS = {"tiny": tiny, "small": small}
+PRESETS = {"tiny": tiny, "mini": mini, "small": small}
+TASKS = ("sst2", "agnews")
 
 
-def pretrain(arm: str, prepared_dir: str) -> tuple[str, dict]:
-  """Pretrains one arm ("electra" or "amos"); returns its workdir and final eval metrics."""
-  config = PRESETS[FLAGS.preset].get_config(arm)
-  steps = FLAGS.pretrain_steps
+def _read_json(path):
+  with open(path, encoding="utf-8") as f:
+    return json.load(f)
+
+
+def _write_json(path, record):
+  with open(path + ".tmp", "w", encoding="utf-8") as f:
+    json.dump(record, f, indent=2)
+  os.replace(path + ".tmp", path)  # Never a half-written record taken as a finished run.
+
+
+def pretrain(name: str, preset: str, steps: int) -> dict:
+  """Pretrains (or resumes, or reads the record of) one arm; returns its record."""
+  workdir = os.path.join(FLAGS.workdir, f"pretrain_{name}")
+  record_path = os.path.join(workdir, "arm.json")
+  if os.path.exists(record_path):
+    return _read_json(record_path)
+  config = PRESETS[FLAGS.preset].get_config(preset)
   config.num_train_steps = steps
-  config.batch_size = FLAGS.pretrain_batch_size
-  config.optimizer.learning_rate = FLAGS.pretrain_learning_rate
-  config.optimizer.warmup_steps = max(1, steps // 10)
-  config.eval_every_steps = config.checkpoint_every_steps = steps
-  config.log_every_steps = max(1, steps // 20)
-  config.eval_batches = 20
-  # Wikitext separates paragraphs and headings with whitespace-only lines, so "line" and
-  # "blank_line" give the same documents; one paragraph per document.
-  config.data.text_files = FLAGS.text_file
-  config.data.document_split = "line"
-  config.data.prepared_dir = prepared_dir
-  workdir = os.path.join(FLAGS.workdir, f"pretrain_{arm}")
+  config.eval_every_steps = steps  # One held-out evaluation, at the end.
+  config.checkpoint_every_steps = max(1, min(config.checkpoint_every_steps, steps))
+  config.data.text_files = FLAGS.text_files
+  config.data.document_split = "blank_line"
+  config.data.prepared_dir = os.path.join(FLAGS.workdir, "data")
   start = time.perf_counter()
   loop.train_and_evaluate(config, workdir)
-  seconds = time.perf_counter() - start
-  evals = [r for r in metric_logging.read_metrics(workdir) if "eval/rtd_auc" in r]
-  final = {k: v for k, v in evals[-1].items() if k.startswith("eval/")} if evals else {}
-  return workdir, {"seconds": seconds, **final}
+  # A resumed run's wall-clock adds the time its earlier attempts logged.
+  records = metric_logging.read_metrics(workdir)
+  train_records = [r for r in records if "tokens_per_s" in r]
+  seconds = _train_seconds(train_records, config) or time.perf_counter() - start
+  final_eval = next(r for r in reversed(records) if "eval/rtd_auc" in r)
+  record = {"name": name, "preset": preset, "workdir": workdir, "steps": steps,
+            "seconds": seconds, "tokens": steps * config.batch_size * config.seq_len,
+            "eval": {k: v for k, v in final_eval.items() if k.startswith("eval/")}}
+  _write_json(record_path, record)
+  return record
 
 
-def glue_dir() -> str:
-  """A GLUE-layout directory whose SST-2/ is a link to --sst2_dir."""
-  directory = os.path.join(FLAGS.workdir, "glue")
+def _train_seconds(train_records, config) -> float:
+  """Training wall-clock from the logged throughput (excludes data preparation)."""
+  seconds, last_step = 0.0, 0
+  for record in train_records:
+    steps = record["step"] - last_step
+    if steps > 0:
+      seconds += steps * config.batch_size * config.seq_len / record["tokens_per_s"]
+    last_step = record["step"]
+  return seconds
+
+
+def task_data_dir() -> str:
+  """A GLUE-layout directory: SST-2/ links to --sst2_dir; AGNews/ is --agnews_file split."""
+  directory = os.path.join(FLAGS.workdir, "tasks")
   os.makedirs(directory, exist_ok=True)
   link = os.path.join(directory, "SST-2")
   if not os.path.islink(link):
     os.symlink(os.path.abspath(FLAGS.sst2_dir), link)
+  agnews = os.path.join(directory, "AGNews")
+  if not os.path.isdir(agnews):
+    with open(FLAGS.agnews_file, encoding="utf-8") as f:
+      rows = [line for line in f if line.strip()]
+    if len(rows) <= FLAGS.agnews_test_examples:
+      raise ValueError(f"{FLAGS.agnews_file} has {len(rows)} rows: not more than "
+                       f"--agnews_test_examples={FLAGS.agnews_test_examples}.")
+    random.Random(0).shuffle(rows)
+    staging = agnews + ".tmp"
+    os.makedirs(staging, exist_ok=True)
+    for file_name, part in (("dev.tsv", rows[:FLAGS.agnews_test_examples]),
+                            ("train.tsv", rows[FLAGS.agnews_test_examples:])):
+      with open(os.path.join(staging, file_name), "w", encoding="utf-8") as f:
+        f.writelines(part)
+    os.rename(staging, agnews)
   return directory
 
 
-def fine_tune(name: str, init_checkpoint: str, random_init: bool, learning_rate: float) -> dict:
-  config = glue_configs.get_config("sst2")
+def fine_tune(task: str, arm: str, init_checkpoint: str, random_init: bool) -> dict:
+  workdir = os.path.join(FLAGS.workdir, f"{task}_{arm}")
+  seeds = tuple(int(s) for s in FLAGS.seeds)
+  results_path = os.path.join(workdir, finetune.RESULTS_FILE)
+  if os.path.exists(results_path):
+    results = _read_json(results_path)
+    if [s["seed"] for s in results["seeds"]] == list(seeds):
+      return results
+  config = glue_configs.get_config(task)
   config.update(dict(
-      init_checkpoint=init_checkpoint, random_init=random_init, data_dir=glue_dir(),
-      seq_len=FLAGS.seq_len, seeds=tuple(int(s) for s in FLAGS.seeds),
-      num_epochs=FLAGS.epochs, learning_rate=learning_rate, warmup_fraction=0.1,
-      max_train_examples=FLAGS.train_examples, max_eval_examples=FLAGS.eval_examples,
-      log_every_steps=100))
-  start = time.perf_counter()
-  results = finetune.finetune_and_evaluate(
-      config, os.path.join(FLAGS.workdir, f"sst2_{name}_lr{learning_rate:g}"))
-  results["seconds"] = time.perf_counter() - start
-  return results
+      init_checkpoint=init_checkpoint, random_init=random_init, data_dir=task_data_dir(),
+      seq_len=FLAGS.finetune_seq_len, seeds=seeds, log_every_steps=200,
+      max_train_examples=FLAGS.sst2_train_examples if task == "sst2" else 0))
+  return finetune.finetune_and_evaluate(config, workdir)
+
+
+def _accuracies(results) -> list[float]:
+  return [s["best"]["metrics"]["validation"]["accuracy"] for s in results["seeds"]]
+
+
+def plot(rows, path):
+  import matplotlib
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt
+  figure, axes = plt.subplots(1, len(TASKS), figsize=(5 * len(TASKS), 3.6))
+  for axis, task in zip(np.atleast_1d(axes), TASKS):
+    for index, row in enumerate(rows):
+      accuracies = row["tasks"][task]["accuracies"]
+      axis.scatter([index] * len(accuracies), accuracies, color="tab:blue", s=14, alpha=0.6)
+      axis.hlines(np.median(accuracies), index - 0.3, index + 0.3, color="black")
+    axis.set_xticks(range(len(rows)), [row["arm"] for row in rows], rotation=20, ha="right")
+    axis.set_title(f"{task}: accuracy per seed (bar: median)")
+    axis.grid(axis="y", alpha=0.3)
+  figure.tight_layout()
+  figure.savefig(path, dpi=120)
 
 
 def main(argv):
   del argv
   os.makedirs(FLAGS.workdir, exist_ok=True)
-  prepared_dir = os.path.join(FLAGS.workdir, "data")
+  steps = FLAGS.pretrain_steps or PRESETS[FLAGS.preset].get_config().num_train_steps
+  electra = pretrain("electra", "electra", steps)
+  amos = pretrain("amos", "amos", steps)
+  arms = [("random init", None), ("ELECTRA", electra), ("AMOS", amos)]
+  if FLAGS.equal_wallclock:
+    equal_steps = int(round(steps * amos["seconds"] / electra["seconds"]))
+    arms.insert(2, (f"ELECTRA, AMOS's wall-clock",
+                    pretrain("electra_equal_time", "electra", equal_steps)))
+
   rows = []
-  pretrained = {arm: pretrain(arm, prepared_dir) for arm in ("electra", "amos")}
-  arms = [("random init", pretrained["amos"][0], True, {}),
-          ("ELECTRA", *pretrained["electra"][:1], False, pretrained["electra"][1]),
-          ("AMOS", *pretrained["amos"][:1], False, pretrained["amos"][1])]
-  learning_rates = [float(lr) for lr in FLAGS.learning_rates]
-  for name, workdir, random_init, pretrain_metrics in arms:
-    for learning_rate in learning_rates:
-      results = fine_tune(name.split()[0].lower(), workdir, random_init, learning_rate)
-      accuracies = [s["best"]["metrics"]["validation"]["accuracy"] for s in results["seeds"]]
-      rows.append({"arm": name, "learning_rate": learning_rate, "pretrain": pretrain_metrics,
-                   "accuracies": accuracies,
-                   "median": results["median"]["validation"]["accuracy"],
-                   "finetune_seconds": results["seconds"],
-                   "num_train_examples": results["num_train_examples"],
-                   "num_eval_examples": results["num_eval_examples"]["validation"]})
-  with open(os.path.join(FLAGS.workdir, "quality.json"), "w") as f:
-    flag_values = {flag.name: flag.value for flag in FLAGS.get_key_flags_for_module(sys.argv[0])}
-    json.dump({"flags": flag_values, "rows": rows}, f, indent=2)
-  depth = "eval/mlm_accuracy/depth_"
-  print(f"\nSST-2 accuracy ({FLAGS.preset} preset, {FLAGS.pretrain_steps} pretraining steps of "
-        f"{FLAGS.pretrain_batch_size} per arm on {FLAGS.text_file}; "
-        f"{rows[0]['num_train_examples']} train / {rows[0]['num_eval_examples']} eval examples, "
-        f"{FLAGS.epochs} epochs, seeds {','.join(FLAGS.seeds)}). Eval split = the first rows of "
-        f"{FLAGS.sst2_dir}/dev.tsv, a held-out slice of GLUE SST-2 train, not GLUE's dev set.\n")
-  print("| arm | pretrain s | eval MLM acc (deepest) | eval RTD AUC | fine-tune lr "
-        "| acc per seed | median |")
-  print("| --- | --- | --- | --- | --- | --- | --- |")
+  for arm, record in arms:
+    row = {"arm": arm, "pretrain": record, "tasks": {}}
+    for task in TASKS:
+      init = record or amos  # Random init: AMOS's size and tokenizer, not its weights.
+      results = fine_tune(task, record["name"] if record else "random", init["workdir"],
+                          random_init=record is None)
+      accuracies = _accuracies(results)
+      row["tasks"][task] = {"accuracies": accuracies, "median": float(np.median(accuracies)),
+                            "recipe": results["recipe"],
+                            "num_train_examples": results["num_train_examples"],
+                            "num_eval_examples": results["num_eval_examples"]["validation"]}
+    rows.append(row)
+
+  flag_values = {flag.name: flag.value for flag in FLAGS.get_key_flags_for_module(sys.argv[0])}
+  _write_json(os.path.join(FLAGS.workdir, "quality.json"), {"flags": flag_values, "rows": rows})
+  plot(rows, os.path.join(FLAGS.workdir, "quality.png"))
+  first = rows[0]["tasks"]
+  print(f"\n{FLAGS.preset} preset; fine-tuning: SST-2 {first['sst2']['num_train_examples']} "
+        f"train / {first['sst2']['num_eval_examples']} eval rows, AG News "
+        f"{first['agnews']['num_train_examples']} / {first['agnews']['num_eval_examples']}; "
+        f"seeds {','.join(FLAGS.seeds)}; median [min-max] accuracy.\n")
+  print("| arm | pretrain steps | minutes | tokens | eval MLM acc (deepest) | eval RTD AUC "
+        "| SST-2 | AG News |")
+  print("| --- | --- | --- | --- | --- | --- | --- | --- |")
   for row in rows:
-    metrics = row["pretrain"]
-    mlm = [v for k, v in sorted(metrics.items()) if k.startswith(depth)]
-    pretrain_columns = (
-        f"{metrics['seconds']:.0f} | {mlm[-1]:.3f} | {metrics['eval/rtd_auc']:.3f}"
-        if metrics else "- | - | -")  # The random-init arm is not pretrained.
-    accuracies = ", ".join(f"{a:.3f}" for a in row["accuracies"])
-    print(f"| {row['arm']} | {pretrain_columns} | {row['learning_rate']:g} | {accuracies} "
-          f"| {row['median']:.3f} |")
-  print("\nBest median per arm (learning rate picked on the eval split, as GLUE papers do):")
-  for name, *_ in arms:
-    best = max((r for r in rows if r["arm"] == name), key=lambda r: r["median"])
-    print(f"  {name}: {best['median']:.3f} (lr {best['learning_rate']:g})")
-  logging.info("Wrote %s", os.path.join(FLAGS.workdir, "quality.json"))
+    record = row["pretrain"]
+    if record:
+      mlm = [v for k, v in sorted(record["eval"].items()) if "mlm_accuracy" in k]
+      pretrain_columns = (f"{record['steps']} | {record['seconds'] / 60:.1f} | "
+                          f"{record['tokens'] / 1e6:.1f}M | {mlm[-1]:.3f} | "
+                          f"{record['eval']['eval/rtd_auc']:.3f}")
+    else:
+      pretrain_columns = "- | - | - | - | -"
+    scores = " | ".join(
+        f"{t['median']:.3f} [{min(t['accuracies']):.3f}-{max(t['accuracies']):.3f}]"
+        for t in (row["tasks"][task] for task in TASKS))
+    print(f"| {row['arm']} | {pretrain_columns} | {scores} |")
+  logging.info("Wrote %s and quality.png", os.path.join(FLAGS.workdir, "quality.json"))
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 The size table (AMOS.md, released code):
   name   layers hidden heads  ffn   generator blocks / MLM depths
   tiny      2     64     2    256   3 / [1, 2, 3]   (CPU tests and quickstart)
+  mini      4    128     2    512   3 / [1, 2, 3]   (a CPU-hour pretraining budget)
   small    12    256     4   1024   8 / [4, 6, 8]
   base     12    768    12   3072   8 / [4, 6, 8]
   large    24   1024    16   4096   8 / [4, 6, 8]
@@ -13,6 +14,7 @@ import ml_collections
 SIZES = {
     # name: (layers, hidden, heads, ffn, mlm_layers)
     "tiny": (2, 64, 2, 256, (1, 2, 3)),
+    "mini": (4, 128, 2, 512, (1, 2, 3)),
     "small": (12, 256, 4, 1024, (4, 6, 8)),
     "base": (12, 768, 12, 3072, (4, 6, 8)),
     "large": (24, 1024, 16, 4096, (4, 6, 8)),

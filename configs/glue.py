@@ -2,7 +2,8 @@
 
 python -m amos_jax.main --config=configs/glue.py:sst2 \
   --config.init_checkpoint=/ckpt/amos_small --config.data_dir=/data/glue --workdir=/tmp/sst2
-Tasks: cola, sst2, mrpc, stsb (or sts-b), qqp, mnli, qnli, rte, wnli.
+Tasks: cola, sst2, mrpc, stsb (or sts-b), qqp, mnli, qnli, rte, wnli; and, not GLUE, agnews
+(AG News topic classification; data_dir holding AGNews/train.tsv and AGNews/dev.tsv).
 
 `init_checkpoint` is a pretraining workdir (its config.json, tokenizer.model and newest
 checkpoint are read) or an export directory (amos_jax.export). With `random_init=True` only

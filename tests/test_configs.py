@@ -8,7 +8,7 @@ import pytest
 from amos_jax.models.amos import AmosModel, init_params
 from configs import default
 
-SIZES = ("tiny", "small", "base", "large")
+SIZES = ("tiny", "mini", "small", "base", "large")
 PRESETS = (None, "electra", "uniform", "no_reversal")
 
 

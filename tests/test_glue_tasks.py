@@ -15,9 +15,9 @@ AMOS_EPOCHS = {"mnli": (2, 3), "qqp": (5,), "qnli": (3,), "sst2": (5,), "cola": 
                "rte": (5,), "mrpc": (10,), "stsb": (10,)}
 
 
-def test_all_nine_tasks():
+def test_all_nine_glue_tasks_and_ag_news():
   assert sorted(tasks.TASKS) == sorted(
-      ["cola", "sst2", "mrpc", "stsb", "qqp", "mnli", "qnli", "rte", "wnli"])
+      ["cola", "sst2", "mrpc", "stsb", "qqp", "mnli", "qnli", "rte", "wnli", "agnews"])
 
 
 @pytest.mark.parametrize("name", sorted(AMOS_RECIPES))

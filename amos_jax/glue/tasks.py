@@ -228,6 +228,22 @@ TASKS: dict[str, TaskSpec] = {
             # baseline.
             recipe=Recipe(32, 4e-5, 5, 0.1),
         ),
+        # Not GLUE: AG News topic classification (Zhang et al., 2015) in the same layout, a
+        # second single-sentence task for quality checks (benchmarks/quality.py). The TSVs
+        # hold text and the label name, no header.
+        TaskSpec(
+            name="agnews",
+            glue_dir="AGNews",
+            tsv_files={"train": TsvFile("train.tsv", (0,), 1),
+                       "validation": TsvFile("dev.tsv", (0,), 1)},
+            tfds_name="ag_news_subset",
+            tfds_text_keys=("description",),
+            label_names=("World", "Sports", "Business", "Sci/Tech"),
+            metrics=(ACCURACY,),
+            primary_metric=ACCURACY,
+            eval_splits=("validation",),
+            recipe=Recipe(32, 2e-5, 3, 0.1),
+        ),
     ]
 }
 

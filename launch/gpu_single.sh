@@ -5,7 +5,8 @@
 #   e.g. launch/gpu_single.sh configs/small.py /ckpt/amos_small --config.batch_size=128
 #
 # Runs python -m amos_jax.main with bfloat16 compute (cuDNN attention is opt-in:
-# --config.model.attention_implementation=cudnn), JAX preallocating 90% of the GPU's
+# --config.model.attention_implementation=cudnn --config.model.attention_dropout_rate=0, as it
+# has no dropout), JAX preallocating 90% of the GPU's
 # memory and XLA's latency-hiding scheduler. Needs: pip install -r requirements.txt
 # "jax[cuda12]==0.10.2".
 #

@@ -3,12 +3,16 @@
 import functools
 import os
 import random
+import shutil
 
 import jax
+import optax
 
 from amos_jax import export
 from amos_jax.data import tokenizer as tokenizer_lib
 from amos_jax.models import amos
+from amos_jax.train import checkpointing
+from amos_jax.train.state import create_train_state
 from tests import helpers
 
 VOCAB_SIZE = 128
@@ -46,3 +50,19 @@ def export_pretrained(tmp_dir: str, tokenizer_path: str, **kwargs) -> str:
   config = model_config()
   return export.export_encoder(amos_params(), config, tokenizer_path,
                                os.path.join(tmp_dir, "export"), **kwargs)
+
+
+def make_pretraining_workdir(directory, tokenizer_path, **model_overrides):
+  """A pretraining workdir as loop.train_and_evaluate leaves it, without running it."""
+  os.makedirs(directory)
+  shutil.copyfile(tokenizer_path, os.path.join(directory, export.TOKENIZER_FILE))
+  config = helpers.tiny_config(vocab_size=VOCAB_SIZE, **model_overrides)
+  with open(os.path.join(directory, "config.json"), "w") as f:
+    f.write(config.to_json_best_effort())
+  model = amos.AmosModel(config.model)
+  params = jax.jit(lambda key: amos.init_params(model, key, 8))(jax.random.key(0))
+  checkpointer = checkpointing.Checkpointer(os.path.join(directory, "checkpoints"), 1, 1)
+  checkpointer.save(5, create_train_state(params, optax.sgd(0.1)), {"step": 5}, force=True)
+  checkpointer.wait_until_finished()
+  checkpointer.close()
+  return directory

@@ -3,13 +3,11 @@
 import json
 import os
 import random
-import shutil
 import subprocess
 import sys
 
 import jax
 import numpy as np
-import optax
 import pytest
 
 from amos_jax import config_validation
@@ -18,10 +16,7 @@ from amos_jax.finetune import seeds
 from amos_jax.glue import config as config_lib
 from amos_jax.glue import evaluate
 from amos_jax.glue import finetune
-from amos_jax.models import amos
-from amos_jax.train import checkpointing
 from amos_jax.train import step as train_step_lib
-from amos_jax.train.state import create_train_state
 from configs import glue as glue_configs
 from tests import export_helpers
 from tests import helpers
@@ -31,22 +26,6 @@ WORDS = sorted({w.strip(",.?;").lower() for w in helpers.TEXT.split()} - {"truth
 # Quick runs: the tiny test encoder needs a far larger learning rate than the base recipe.
 QUICK = dict(seq_len=32, seeds=(0,), num_epochs=2, learning_rate=3e-3, warmup_fraction=0.1,
              eval_batch_size=16)
-
-
-def make_pretraining_workdir(directory, tokenizer_path, **model_overrides):
-  """A pretraining workdir as loop.train_and_evaluate leaves it, without running it."""
-  os.makedirs(directory)
-  shutil.copyfile(tokenizer_path, os.path.join(directory, export.TOKENIZER_FILE))
-  config = helpers.tiny_config(vocab_size=export_helpers.VOCAB_SIZE, **model_overrides)
-  with open(os.path.join(directory, "config.json"), "w") as f:
-    f.write(config.to_json_best_effort())
-  model = amos.AmosModel(config.model)
-  params = jax.jit(lambda key: amos.init_params(model, key, 8))(jax.random.key(0))
-  checkpointer = checkpointing.Checkpointer(os.path.join(directory, "checkpoints"), 1, 1)
-  checkpointer.save(5, create_train_state(params, optax.sgd(0.1)), {"step": 5}, force=True)
-  checkpointer.wait_until_finished()
-  checkpointer.close()
-  return directory
 
 
 def sentence(rng, keyword=None):
@@ -92,7 +71,7 @@ def tokenizer_path(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory, tokenizer_path):
-  return make_pretraining_workdir(str(tmp_path_factory.mktemp("pre") / "run"), tokenizer_path)
+  return export_helpers.make_pretraining_workdir(str(tmp_path_factory.mktemp("pre") / "run"), tokenizer_path)
 
 
 @pytest.fixture(scope="module")
@@ -185,7 +164,7 @@ def test_mnli_scores_matched_and_mismatched(workdir, glue_dir, tmp_path):
 ])
 def test_init_checkpoint_of_another_size_fails_clearly(tmp_path, tokenizer_path, glue_dir,
                                                        model_overrides, vocab_size, message):
-  directory = make_pretraining_workdir(str(tmp_path / "run"), tokenizer_path, **model_overrides)
+  directory = export_helpers.make_pretraining_workdir(str(tmp_path / "run"), tokenizer_path, **model_overrides)
   # config.json describes a model other than the one the checkpoint holds.
   config_path = os.path.join(directory, "config.json")
   with open(config_path) as f:

@@ -53,10 +53,16 @@ def synthetic_squad(num_questions: int, seed: int) -> dict:
 
 
 def write_squad_dir(directory, num_train=384, num_dev=96):
+  """v2.0 files, and v1.1 files holding their answerable questions."""
   os.makedirs(directory, exist_ok=True)
   for split, count, seed in (("train", num_train, 0), ("validation", num_dev, 1)):
+    record = synthetic_squad(count, seed)
     with open(data.split_path(directory, split, "2.0"), "w") as f:
-      json.dump(synthetic_squad(count, seed), f)
+      json.dump(record, f)
+    for paragraph in record["data"][0]["paragraphs"]:
+      paragraph["qas"] = [qa for qa in paragraph["qas"] if not qa.pop("is_impossible")]
+    with open(data.split_path(directory, split, "1.1"), "w") as f:
+      json.dump(record, f)
   return directory
 
 
@@ -86,7 +92,7 @@ def make_config(init_checkpoint, squad_dir, **overrides):
 @pytest.fixture(scope="module")
 def squad_run(tmp_path_factory, workdir, squad_dir):
   out = str(tmp_path_factory.mktemp("squad_out"))
-  return out, finetune.finetune_and_evaluate(make_config(workdir, squad_dir, num_epochs=6), out)
+  return out, finetune.finetune_and_evaluate(make_config(workdir, squad_dir, num_epochs=3), out)
 
 
 def test_synthetic_answers_are_learned_and_every_file_is_written(squad_run, squad_dir):
@@ -128,8 +134,8 @@ def test_the_kept_export_answers_as_dev_was_scored(squad_run, squad_dir, tmp_pat
   assert evaluated["metrics"] == results["seeds"][0]["best"]["metrics"]
 
 
-def test_eight_devices_train_like_one_with_dropout(workdir, squad_dir, tmp_path):
-  config = make_config(workdir, squad_dir, num_epochs=1, max_train_examples=64,
+def test_v1_on_eight_devices_trains_like_one_with_dropout(workdir, squad_dir, tmp_path):
+  config = make_config(workdir, squad_dir, version="1.1", num_epochs=1, max_train_examples=64,
                        max_eval_examples=24, eval_every_steps=1)
   one = finetune.finetune_and_evaluate(
       config, str(tmp_path / "one"), mesh=train_step_lib.make_mesh(jax.devices()[:1]))
@@ -138,6 +144,13 @@ def test_eight_devices_train_like_one_with_dropout(workdir, squad_dir, tmp_path)
   for a, b in zip(one["seeds"][0]["history"], eight["seeds"][0]["history"], strict=True):
     np.testing.assert_allclose(a["train_loss"], b["train_loss"], rtol=1e-5)
     assert a["metrics"]["validation"] == pytest.approx(b["metrics"]["validation"], abs=1e-3)
+  # v1.1 has no unanswerable questions: always a span, no NoAns scores or null odds.
+  assert eight["task"] == "squad_v1.1" and "NoAns_total" not in a["metrics"]["validation"]
+  seed_dir = tmp_path / "eight" / "seed_0"
+  assert (seed_dir / finetune.PREDICTIONS_FILE).is_file()
+  assert not (seed_dir / finetune.NULL_ODDS_FILE).exists()
+  with open(seed_dir / finetune.PREDICTIONS_FILE) as f:
+    assert all(json.load(f).values())
 
 
 def test_cli_fine_tunes_with_the_issue_command(workdir, squad_dir, tmp_path):

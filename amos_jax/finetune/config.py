@@ -6,8 +6,8 @@ deep inside training. Each task's config module checks its own keys and calls va
 
 import ml_collections
 
-# ConfigError is re-exported: task config modules raise it too.
-from amos_jax.config_validation import ConfigError, flat_keys, require  # noqa: F401
+# The pretraining validator's helpers, so every config fails with the same kind of message.
+from amos_jax.config_validation import ConfigError, flat_keys, require
 
 
 def check_known_keys(config: ml_collections.ConfigDict, reference: ml_collections.ConfigDict,

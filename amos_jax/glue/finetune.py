@@ -23,6 +23,7 @@ from amos_jax.glue import tasks
 from amos_jax.models import classifier
 from amos_jax.train import step as train_step_lib
 
+
 def example_losses(logits_BxC, labels_B, is_regression: bool):
   """Cross-entropy per example, or squared error of the single output for regression."""
   if is_regression:
@@ -72,13 +73,11 @@ def _train_set(config, task, tokenizer) -> dict[str, np.ndarray]:
   return train
 
 
-def _evaluate_export(config: ml_collections.ConfigDict, workdir: str,
-                    mesh: jax.sharding.Mesh | None = None) -> dict:
+def _evaluate_export(config: ml_collections.ConfigDict, workdir: str, mesh) -> dict:
   """Scores the fine-tuned export config.init_checkpoint on the task's dev split(s).
 
   Writes and returns `workdir/eval_results.json`: task, checkpoint, metrics per split.
   """
-  mesh = mesh or train_step_lib.make_mesh()
   task = config_lib.validate(config, mesh.size)
   init = init_checkpoint.load(config.init_checkpoint)
   if init.task is None:

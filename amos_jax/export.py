@@ -34,6 +34,7 @@ import numpy as np
 
 from amos_jax.models import amos
 from amos_jax.models import classifier
+from amos_jax.models import span
 
 FORMAT = "amos_jax.encoder"
 FORMAT_VERSION = 1
@@ -52,12 +53,17 @@ ENCODER_CONFIG_KEYS = (
 # outside this codebase.
 HEAD_PARAMS = "head"
 
+# Kinds of fine-tuned head (config.json's task.head; exports without one are classifiers).
+CLASSIFICATION_HEAD = "classification"  # SequenceClassifier: GLUE.
+SPAN_HEAD = "span"  # SpanExtractor: start/end logits per token, SQuAD.
+
 
 @dataclasses.dataclass(frozen=True)
 class TaskInfo:
   """What a fine-tuned head predicts; glue.tasks.TaskSpec has the same two fields."""
   name: str
   label_names: Sequence[str]  # In label-id order; empty for regression.
+  head: str = CLASSIFICATION_HEAD  # Or SPAN_HEAD (label_names are then "start", "end").
 
   @property
   def is_regression(self) -> bool:
@@ -71,10 +77,18 @@ class TaskInfo:
 
 
 def build_module(model_config: ml_collections.ConfigDict, task: TaskInfo | None):
-  """TextEncoder for a pretrained export, SequenceClassifier for a fine-tuned one."""
+  """TextEncoder for a pretrained export; SequenceClassifier or SpanExtractor (SQuAD) for a
+  fine-tuned one."""
   if task is None:
     return amos.TextEncoder(model_config)
+  if head_of(task) == SPAN_HEAD:
+    return span.SpanExtractor(model_config)
   return classifier.SequenceClassifier(model_config, task.num_labels)
+
+
+def head_of(task) -> str:
+  """The task's head kind; a glue.tasks.TaskSpec has no `head` field: it is a classifier."""
+  return getattr(task, "head", CLASSIFICATION_HEAD)
 
 
 def expected_params(module) -> Any:
@@ -174,7 +188,7 @@ def _write_flax(staging: str, tree, module, model: dict, tokenizer_path: str,
   if task is not None:
     task_record = {"name": task.name, "label_names": list(task.label_names),
                    "is_regression": task.is_regression, "num_labels": task.num_labels,
-                   "head_params": HEAD_PARAMS}
+                   "head_params": HEAD_PARAMS, "head": head_of(task)}
   record = {
       "format": FORMAT,
       "format_version": FORMAT_VERSION,
@@ -213,6 +227,9 @@ def export_encoder(params, model_config: ml_collections.ConfigDict, tokenizer_pa
   """
   if export_format not in FORMATS:
     raise ValueError(f"export format {export_format!r} is not one of {list(FORMATS)}.")
+  if export_format == "hf" and task is not None and head_of(task) != CLASSIFICATION_HEAD:
+    raise ValueError(f"The Hugging Face export writes encoders and classification heads, not "
+                     f"a {head_of(task)!r} head ({task.name}); export it with format 'flax'.")
   out_dir = os.path.abspath(out_dir)
   if os.path.exists(out_dir) and not overwrite:
     raise FileExistsError(f"{out_dir} exists; pass overwrite=True to replace it.")
@@ -280,7 +297,8 @@ def read_config(export_dir: str) -> tuple[dict, ml_collections.ConfigDict, TaskI
   if record.get("task") is not None:
     task_record = record["task"]
     try:
-      task = TaskInfo(task_record["name"], tuple(task_record["label_names"]))
+      task = TaskInfo(task_record["name"], tuple(task_record["label_names"]),
+                      task_record.get("head", CLASSIFICATION_HEAD))
       is_regression = task_record["is_regression"]
     except (KeyError, TypeError) as e:
       raise ValueError(f"{path}: task section is incomplete ({e!r}).") from e
@@ -288,6 +306,9 @@ def read_config(export_dir: str) -> tuple[dict, ml_collections.ConfigDict, TaskI
       raise ValueError(
           f"{path}: task says is_regression={is_regression}, num_labels="
           f"{task_record.get('num_labels')} but has {len(task.label_names)} label names.")
+    if task.head not in (CLASSIFICATION_HEAD, SPAN_HEAD):
+      raise ValueError(f"{path}: task head is {task.head!r}; this code reads "
+                       f"{CLASSIFICATION_HEAD!r} and {SPAN_HEAD!r} heads.")
     if task_record.get("head_params") != HEAD_PARAMS:
       raise ValueError(f"{path}: head_params is {task_record.get('head_params')!r}; this "
                        f"code reads heads stored under {HEAD_PARAMS!r}.")

@@ -4,7 +4,8 @@
   out = encoder.encode(["A first sentence.", ("A premise.", "A hypothesis.")])
   out.hidden_states  # [N, L, H] float32, zero past each row's length
   out.pooled         # [N, H]: the final hidden state of [CLS]
-  encoder.predict(["a fine movie"]).labels  # a fine-tuned export only
+  encoder.predict(["a fine movie"]).labels  # a fine-tuned GLUE export only
+  qa.answer("Who came?", "Mr. Bennet came.").text  # a fine-tuned SQuAD export only
 
 Inputs are tokenized as `[CLS] a [SEP]` or `[CLS] a [SEP] b [SEP]` (glue.features, so
 inference matches fine-tuning), truncated to max_length (max_position_embeddings by
@@ -26,6 +27,7 @@ from amos_jax.glue import data
 from amos_jax.glue import features
 from amos_jax.hf import reader as hf_reader
 from amos_jax.models import classifier
+from amos_jax.models import span
 
 DEFAULT_BUCKETS = (32, 64, 128, 256, 512)
 
@@ -69,9 +71,9 @@ class LoadedEncoder:
     self._logits_fn = jax.jit(self._logits_batch)
 
   def _hidden(self, params, token_ids_BxL, padding_mask_BxL):
-    if isinstance(self.module, classifier.SequenceClassifier):
+    if isinstance(self.module, (classifier.SequenceClassifier, span.SpanExtractor)):
       return self.module.apply({"params": params}, token_ids_BxL, padding_mask_BxL,
-                               method=classifier.SequenceClassifier.encode)
+                               method=type(self.module).encode)
     return self.module.apply({"params": params}, token_ids_BxL, padding_mask_BxL)
 
   def _encode_batch(self, params, token_ids_BxL):
@@ -130,6 +132,8 @@ class LoadedEncoder:
     if self.task is None:
       raise ValueError("This export has no task head: it is a pretrained encoder. Use encode, "
                        "or export a fine-tuned model.")
+    if self.task.head == export.SPAN_HEAD:
+      raise ValueError("This is a question-answering export: use answer(question, context).")
     rows = self.tokenize(texts)
     logits = np.zeros((len(rows), self.task.num_labels), np.float32)
     for indices, token_ids in self._batches(rows, batch_size):
@@ -140,6 +144,12 @@ class LoadedEncoder:
     probabilities = np.asarray(jax.nn.softmax(logits, axis=-1))
     labels = [self.task.label_names[i] for i in label_ids]
     return Predictions(logits, label_ids, labels, probabilities, None)
+
+  def answer(self, question: str, context: str, **options):
+    """The answer span of `question` in `context` ("" if unanswerable), from a fine-tuned
+    SQuAD export; options and the returned Prediction: amos_jax.squad.inference.answer."""
+    from amos_jax.squad import inference as squad_inference  # SQuAD exports only.
+    return squad_inference.answer(self, question, context, **options)
 
 
 def load(path: str, *, attention_implementation: str | None = None,

@@ -3,6 +3,7 @@
 Modes: `train` (default; prepares the data first when needed), `prepare` (data only).
 A GLUE config (configs/glue.py:<task>, which has a `task` key) fine-tunes and evaluates instead:
 python -m amos_jax.main --config=configs/glue.py:sst2 --config.init_checkpoint=DIR --workdir=OUT
+and configs/squad.py (task "squad") fine-tunes and evaluates SQuAD.
 Multi-host: on TPU VMs and SLURM `jax.distributed.initialize()` finds its peers by itself
 (--distributed); elsewhere pass --coordinator_address, --num_processes and --process_id.
 """
@@ -43,7 +44,10 @@ def main(argv):
   if "task" in FLAGS.config:
     if FLAGS.mode != "train":
       raise app.UsageError(f"--mode={FLAGS.mode} is for pretraining configs, not GLUE ones.")
-    from amos_jax.glue import finetune
+    if FLAGS.config.task == "squad":
+      from amos_jax.squad import finetune
+    else:
+      from amos_jax.glue import finetune
     finetune.finetune_and_evaluate(FLAGS.config, FLAGS.workdir)
   elif FLAGS.mode == "prepare":
     from amos_jax.data import prepare

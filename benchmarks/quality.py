@@ -38,6 +38,7 @@ host_memory.reexec_with_huge_pages()  # Before JAX allocates anything; see host_
 from absl import app, flags, logging
 import numpy as np
 
+from amos_jax.finetune import seeds as seeds_lib
 from amos_jax.glue import finetune
 from amos_jax.train import loop
 from amos_jax.train import metric_logging
@@ -147,7 +148,7 @@ def task_data_dir() -> str:
 def fine_tune(task: str, arm: str, init_checkpoint: str, random_init: bool) -> dict:
   workdir = os.path.join(FLAGS.workdir, f"{task}_{arm}")
   seeds = tuple(int(s) for s in FLAGS.seeds)
-  results_path = os.path.join(workdir, finetune.RESULTS_FILE)
+  results_path = os.path.join(workdir, seeds_lib.RESULTS_FILE)
   if os.path.exists(results_path):
     results = _read_json(results_path)
     if [s["seed"] for s in results["seeds"]] == list(seeds):

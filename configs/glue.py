@@ -11,7 +11,9 @@ its model config and tokenizer are used: the random-init baseline of the same si
 With `eval_only=True` it is a fine-tuned export (e.g. <workdir>/seed_0/best) that is scored on
 the dev split(s) and nothing is trained.
 
-Recipe fields left at None take the task's recipe (AMOS.md, amos_jax/glue/tasks.py).
+Recipe fields left at None take the recipe for the encoder's size: the task's (base-size,
+AMOS.md, amos_jax/glue/tasks.py) from hidden size 768, a small-encoder one below
+(amos_jax/finetune/recipes.py); results.json records which ran.
 """
 
 import ml_collections
@@ -39,7 +41,7 @@ def get_config(task=None):
   # AMOS reports the median of 5 seeds; the seed sets the head init, data order and dropout.
   config.seeds = (0, 1, 2, 3, 4)
 
-  # None: the task's recipe.
+  # None: the recipe for the encoder's size (see above).
   config.batch_size = config_dict.placeholder(int)  # Global, across all devices.
   config.learning_rate = config_dict.placeholder(float)
   config.num_epochs = config_dict.placeholder(int)

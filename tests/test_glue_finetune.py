@@ -12,6 +12,7 @@ import pytest
 
 from amos_jax import config_validation
 from amos_jax import export
+from amos_jax.finetune import seeds
 from amos_jax.glue import config as config_lib
 from amos_jax.glue import evaluate
 from amos_jax.glue import finetune
@@ -94,11 +95,13 @@ def sst2_run(tmp_path_factory, workdir, glue_dir):
 
 def test_learns_a_separable_task_and_records_every_seed(sst2_run, workdir):
   out, results = sst2_run
-  with open(os.path.join(out, finetune.RESULTS_FILE)) as f:
+  with open(os.path.join(out, seeds.RESULTS_FILE)) as f:
     assert json.load(f) == json.loads(json.dumps(results))
   assert results["task"] == "sst2" and results["init_kind"] == "pretraining_workdir"
   assert results["init_checkpoint"] == workdir and results["init_step"] == 5
-  assert results["recipe"]["batch_size"] == 32  # The task's recipe where not overridden.
+  # The tiny encoder's recipe where the config does not override it.
+  assert results["recipe"]["name"] == "tiny_encoder" and results["recipe"]["batch_size"] == 32
+  assert results["recipe"]["overridden"] == ["learning_rate", "num_epochs", "warmup_fraction"]
   assert [s["seed"] for s in results["seeds"]] == [0, 1, 2]
   for seed in results["seeds"]:
     assert seed["num_train_steps"] == 5 * (256 // 32)
@@ -139,7 +142,8 @@ def test_eight_devices_train_exactly_like_one(workdir, glue_dir, tmp_path):
 def test_regression_task_from_an_export(workdir, glue_dir, tmp_path):
   exported = export.export_checkpoint(workdir, str(tmp_path / "export"))
   results = finetune.finetune_and_evaluate(
-      make_config("sts-b", exported, glue_dir, num_epochs=4), str(tmp_path / "out"))
+      make_config("sts-b", exported, glue_dir, num_epochs=4, batch_size=16),
+      str(tmp_path / "out"))
   assert results["init_kind"] == "export" and results["recipe"]["batch_size"] == 16
   metrics = results["seeds"][0]["best"]["metrics"]["validation"]
   assert sorted(metrics) == ["pearson", "spearman"]
@@ -210,7 +214,7 @@ def test_cli_fine_tunes_with_the_issue_command(workdir, glue_dir, tmp_path):
              "--config.learning_rate=3e-3", "--config.seq_len=32"]
   result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=300)
   assert result.returncode == 0, result.stderr[-3000:]
-  with open(os.path.join(out, finetune.RESULTS_FILE)) as f:
+  with open(os.path.join(out, seeds.RESULTS_FILE)) as f:
     results = json.load(f)
   assert results["task"] == "sst2" and results["seeds"][0]["num_train_steps"] == 8
   assert os.path.isfile(os.path.join(out, "seed_0", "best", export.PARAMS_FILE))

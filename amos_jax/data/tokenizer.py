@@ -28,6 +28,30 @@ class Tokenizer:
     """Token ids of `text`, without [CLS]/[SEP]; "[MASK]" in text is plain characters."""
     return self.processor.encode(text)
 
+  def encode_with_offsets(self, text: str) -> tuple[list[int], list[tuple[int, int]]]:
+    """Token ids of `text` and each token's (start, end) character span in `text`.
+
+    Spans exclude the whitespace a piece's leading "▁" stands for, so `text[start:end]`
+    is the token's visible text; a piece of whitespace alone has an empty span at its end.
+    """
+    pieces = self.processor.encode(text, out_type="proto").pieces
+    # SentencePiece reports UTF-8 byte offsets; map them to character offsets.
+    char_at_byte = [0] * (len(text.encode("utf-8")) + 1)
+    byte = 0
+    for index, char in enumerate(text):
+      width = len(char.encode("utf-8"))
+      char_at_byte[byte:byte + width] = [index] * width
+      byte += width
+    char_at_byte[byte] = len(text)
+    ids, spans = [], []
+    for piece in pieces:
+      start, end = char_at_byte[piece.begin], char_at_byte[piece.end]
+      while start < end and text[start].isspace():
+        start += 1
+      ids.append(piece.id)
+      spans.append((start, end))
+    return ids, spans
+
   def encode_batch(self, texts: Sequence[str], num_threads: int = 0) -> list[list[int]]:
     """Encodes many texts on `num_threads` C++ threads (0: all cores)."""
     return self.processor.encode(list(texts), num_threads=num_threads or os.cpu_count())

@@ -15,6 +15,8 @@ Spearman for STS-B, accuracy for everything else (MRPC and QQP F1 is reported be
 import dataclasses
 from typing import Mapping
 
+from amos_jax.finetune.recipes import Recipe
+
 # Metric names, shared with metrics.py.
 ACCURACY = "accuracy"
 F1 = "f1"
@@ -44,15 +46,6 @@ class TsvFile:
 
 
 @dataclasses.dataclass(frozen=True)
-class Recipe:
-  """Fine-tuning hyperparameters (AMOS.md, authors' base++ scripts)."""
-  batch_size: int
-  learning_rate: float
-  num_epochs: int
-  warmup_fraction: float  # Of all training steps; linear decay to 0 follows.
-
-
-@dataclasses.dataclass(frozen=True)
 class TaskSpec:
   """Everything the data, feature and metric code needs to know about one task."""
   name: str  # Lower case, as in TFDS: "cola", "sst2", ...
@@ -64,7 +57,7 @@ class TaskSpec:
   metrics: tuple[str, ...]
   primary_metric: str  # For model selection, read on eval_splits[0].
   eval_splits: tuple[str, ...]
-  recipe: Recipe
+  recipe: Recipe  # The base-size recipe (AMOS.md, authors' base++ scripts).
 
   @property
   def is_regression(self) -> bool:

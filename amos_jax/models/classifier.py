@@ -16,6 +16,7 @@ import jax.numpy as jnp
 import ml_collections
 
 from amos_jax.models import amos
+from amos_jax.models import dropout
 from amos_jax.models import transformer
 
 
@@ -29,13 +30,15 @@ class ClassificationHead(nn.Module):
   param_dtype: jnp.dtype = jnp.float32
 
   @nn.compact
-  def __call__(self, hidden_BxLxH, deterministic=True):
+  def __call__(self, hidden_BxLxH, deterministic=True, example_ids_B=None):
+    """example_ids_B: global example indices, for split-independent dropout."""
     dense = lambda features, name: nn.Dense(
         features, kernel_init=transformer.normal_init(self.init_std), dtype=self.dtype,
         param_dtype=self.param_dtype, name=name)
-    x_BxH = nn.Dropout(self.dropout_rate)(hidden_BxLxH[:, 0], deterministic=deterministic)
+    x_BxH = dropout.ExampleDropout(self.dropout_rate)(hidden_BxLxH[:, 0], example_ids_B,
+                                                      deterministic)
     x_BxH = jnp.tanh(dense(self.hidden_size, "dense")(x_BxH))
-    x_BxH = nn.Dropout(self.dropout_rate)(x_BxH, deterministic=deterministic)
+    x_BxH = dropout.ExampleDropout(self.dropout_rate)(x_BxH, example_ids_B, deterministic)
     # Logits are accumulated and returned in float32, so softmax and losses never see bf16.
     return nn.Dense(self.num_labels, kernel_init=transformer.normal_init(self.init_std),
                     dtype=self.dtype, param_dtype=self.param_dtype,
@@ -58,7 +61,10 @@ class SequenceClassifier(nn.Module):
     """Final hidden states of the encoder: [B, L, H]."""
     return self.encoder(token_ids_BxL, padding_mask_BxL, deterministic)
 
-  def __call__(self, token_ids_BxL, padding_mask_BxL, deterministic=True):
-    """Logits [B, num_labels] float32; for regression [B, 1] holds the predicted score."""
-    hidden_BxLxH = self.encoder(token_ids_BxL, padding_mask_BxL, deterministic)
-    return self.head(hidden_BxLxH, deterministic)
+  def __call__(self, token_ids_BxL, padding_mask_BxL, deterministic=True, example_ids_B=None):
+    """Logits [B, num_labels] float32; for regression [B, 1] holds the predicted score.
+
+    example_ids_B: global example indices, for split-independent dropout (models/dropout.py).
+    """
+    hidden_BxLxH = self.encoder(token_ids_BxL, padding_mask_BxL, deterministic, example_ids_B)
+    return self.head(hidden_BxLxH, deterministic, example_ids_B)

@@ -1,8 +1,10 @@
-"""Data-parallel fine-tuning and prediction steps for a SequenceClassifier.
+"""Data-parallel fine-tuning and prediction steps for any encoder-plus-head model.
 
 The same pattern as pretraining (amos_jax/train/step.py): jit(shard_map(...)) over the
 `data` axis, gradients of a per-device copy of the parameters summed with one explicit psum,
-the loss normalised by the global batch size so the device count does not change it.
+the loss normalised by the global batch size so the device count does not change it. The
+model is called as (token_ids, padding_mask, deterministic, example_ids) and the
+task supplies only `example_losses(outputs, batch) -> [B_local]`.
 """
 
 import functools
@@ -14,7 +16,6 @@ import optax
 from jax.sharding import PartitionSpec as P
 
 from amos_jax import special_tokens
-from amos_jax.models import classifier
 from amos_jax.train import optimizer as optimizer_lib
 from amos_jax.train import step as step_lib
 from amos_jax.train.state import TrainState
@@ -37,35 +38,29 @@ def make_optimizer(optimizer_config, learning_rate: float, num_train_steps: int,
   return optimizer, learning_rate_fn
 
 
-def example_losses(logits_BxC, labels_B, is_regression: bool):
-  """Cross-entropy per example, or squared error of the single output for regression."""
-  if is_regression:
-    return jnp.square(logits_BxC[:, 0] - labels_B)
-  return optax.softmax_cross_entropy_with_integer_labels(logits_BxC, labels_B)
-
-
-def _forward(model, params, input_ids_BxL, deterministic, dropout_key=None):
+def _forward(model, params, input_ids_BxL, deterministic, dropout_key=None, example_ids_B=None):
   rngs = None if deterministic else {"dropout": dropout_key}
   return model.apply({"params": params}, input_ids_BxL,
-                     input_ids_BxL != special_tokens.PAD_ID, deterministic, rngs=rngs)
+                     input_ids_BxL != special_tokens.PAD_ID, deterministic, example_ids_B,
+                     rngs=rngs)
 
 
-def train_step(state: TrainState, batch, dropout_key, *, model: classifier.SequenceClassifier,
-               optimizer: optax.GradientTransformation, learning_rate_fn,
-               global_batch_size: int, is_regression: bool):
+def train_step(state: TrainState, batch, dropout_key, *, model, optimizer, learning_rate_fn,
+               global_batch_size: int, example_losses):
   """Per-device body: forward with dropout, backward, psum the gradients, AdamW update.
 
   Args:
-    batch: this device's {"input_ids": int32 [B_local, L], "labels": [B_local]}.
-    dropout_key: the seed's base key; the step and device index are folded in.
+    batch: this device's {"input_ids": int32 [B_local, L], and the task's label arrays}.
+    dropout_key: the seed's base key; the step is folded in. Each example's dropout masks
+      follow from its global index (models/dropout.py), so any device count trains alike.
+    example_losses: (model outputs, batch) -> per-example losses [B_local].
   """
-  key = jax.random.fold_in(jax.random.fold_in(dropout_key, state.step),
-                           jax.lax.axis_index(DATA_AXIS))
+  key = jax.random.fold_in(dropout_key, state.step)
+  example_ids_B = step_lib.global_example_indices(batch["input_ids"].shape[0])
 
   def loss_fn(params):
-    logits = _forward(model, params, batch["input_ids"], False, key)
-    losses = example_losses(logits, batch["labels"], is_regression)
-    return jnp.sum(losses) / global_batch_size
+    outputs = _forward(model, params, batch["input_ids"], False, key, example_ids_B)
+    return jnp.sum(example_losses(outputs, batch)) / global_batch_size
 
   # Differentiate a per-device copy so the psum below is the only cross-device reduction.
   local_params = jax.lax.pcast(state.params, DATA_AXIS, to="varying")
@@ -79,18 +74,19 @@ def train_step(state: TrainState, batch, dropout_key, *, model: classifier.Seque
 
 
 def make_train_step(model, optimizer, learning_rate_fn, mesh, global_batch_size: int,
-                    is_regression: bool):
+                    example_losses):
   """jit(shard_map(train_step)), state donated: (state, global batch, key) -> (state, metrics)."""
   body = functools.partial(train_step, model=model, optimizer=optimizer,
                            learning_rate_fn=learning_rate_fn,
-                           global_batch_size=global_batch_size, is_regression=is_regression)
+                           global_batch_size=global_batch_size, example_losses=example_losses)
   sharded = jax.shard_map(body, mesh=mesh, in_specs=(P(), P(DATA_AXIS), P()),
                           out_specs=(P(), P()))
   return jax.jit(sharded, donate_argnums=0)
 
 
 def make_predict_step(model, mesh):
-  """jit(shard_map(forward)): (params, global input_ids [B, L]) -> logits [B, C], no dropout."""
+  """jit(shard_map(forward)): (params, global input_ids [B, L]) -> the model's outputs, each
+  batch-leading, without dropout."""
   def predict(params, input_ids_BxL):
     return _forward(model, params, input_ids_BxL, True)
   return jax.jit(jax.shard_map(predict, mesh=mesh, in_specs=(P(), P(DATA_AXIS)),

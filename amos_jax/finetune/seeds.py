@@ -1,0 +1,235 @@
+"""The seeds loop every fine-tuning task shares: train, evaluate, keep the best, take medians.
+
+For each seed: the task's model whose encoder starts from the init checkpoint and whose head
+is fresh, trained data-parallel with the resolved recipe and scored on dev after every epoch
+(or every `eval_every_steps`). The best evaluation by the task's primary metric is kept as a
+fine-tuned export in `workdir/seed_<s>/best`, beside the files the task writes for it (SQuAD's
+predictions). After every seed `workdir/results.json` is rewritten with the per-seed results
+and the median over seeds.
+
+A task supplies (see `Task`): its model, per-example losses, dev evaluation and export.
+"""
+
+import json
+import logging
+import os
+import time
+from typing import Callable, Protocol
+
+import jax
+import ml_collections
+import numpy as np
+
+from amos_jax.finetune import config as config_lib
+from amos_jax.finetune import init_checkpoint
+from amos_jax.finetune import predict as predict_lib
+from amos_jax.finetune import recipes
+from amos_jax.finetune import step as step_lib
+from amos_jax.train import step as train_step_lib
+from amos_jax.train.state import create_train_state
+
+RESULTS_FILE = "results.json"
+BEST_DIR = "best"
+
+Scores = dict[str, dict[str, float]]  # {split: {metric: value}}.
+
+
+class Task(Protocol):
+  """What a task adds to the shared loop."""
+  name: str
+  primary_split: str  # Model selection reads scores[primary_split][primary_metric].
+  primary_metric: str
+
+  def build_model(self, model_config: ml_collections.ConfigDict):
+    """The encoder-plus-head module, called as (token_ids, padding_mask, deterministic)."""
+
+  def example_losses(self, outputs, batch) -> jax.Array:
+    """Per-example losses [B] of the model's outputs against the batch's labels."""
+
+  def evaluate(self, predict_fn: Callable) -> tuple[Scores, dict[str, dict]]:
+    """Dev scores, and JSON files ({name: record}) to keep beside the best export.
+
+    predict_fn(input_ids [N, L]) gives the model's outputs for every row as host numpy.
+    """
+
+  def export(self, params, model_config: ml_collections.ConfigDict, tokenizer_path: str,
+             out_dir: str):
+    """Writes the fine-tuned export to out_dir (replacing one there)."""
+
+
+def write_json(path: str, record: dict):
+  """Writes JSON atomically (temporary file, then rename), from process 0 only."""
+  if jax.process_index() != 0:
+    return
+  staging = f"{path}.tmp-{os.getpid()}"
+  with open(staging, "w", encoding="utf-8") as f:
+    json.dump(record, f, indent=2, sort_keys=True)
+  os.replace(staging, path)
+
+
+def median(per_seed: list[dict]) -> Scores:
+  """{split: {metric: median over seeds}} of each seed's best evaluation."""
+  first = per_seed[0]["best"]["metrics"]
+  return {split: {name: float(np.median([s["best"]["metrics"][split][name] for s in per_seed]))
+                  for name in first[split]} for split in first}
+
+
+def fine_tuned_model_config(config, init: init_checkpoint.Init) -> ml_collections.ConfigDict:
+  """The init encoder's config with the fine-tuning dropout rates."""
+  model_config = ml_collections.ConfigDict(init.model_config.to_dict())
+  model_config.dropout_rate = config.dropout_rate
+  model_config.attention_dropout_rate = config.attention_dropout_rate
+  if model_config.attention_implementation == "cudnn":
+    config_lib.require(config.attention_dropout_rate == 0.0, "attention_dropout_rate",
+                       f"0: {init.path} uses cuDNN attention, which has no dropout",
+                       config.attention_dropout_rate)
+  return model_config
+
+
+class _Run:
+  """Everything shared by the seeds of one fine-tuning run (compiled once)."""
+
+  def __init__(self, config, task: Task, init, recipe: recipes.Recipe, num_train_examples,
+               mesh):
+    self.config, self.task, self.init, self.recipe, self.mesh = (config, task, init, recipe,
+                                                                 mesh)
+    self.steps_per_epoch = num_train_examples // recipe.batch_size
+    if self.steps_per_epoch == 0:
+      raise ValueError(f"{task.name}: {num_train_examples} training examples are fewer than "
+                       f"one batch (batch_size={recipe.batch_size}).")
+    self.num_train_steps = self.steps_per_epoch * recipe.num_epochs
+    warmup_steps = int(round(recipe.warmup_fraction * self.num_train_steps))
+    self.model_config = fine_tuned_model_config(config, init)
+    self.model = task.build_model(self.model_config)
+    self.optimizer, learning_rate_fn = step_lib.make_optimizer(
+        config.optimizer, recipe.learning_rate, self.num_train_steps, warmup_steps)
+    self.train_step = step_lib.make_train_step(
+        self.model, self.optimizer, learning_rate_fn, mesh, recipe.batch_size,
+        task.example_losses)
+    self.predict_step = step_lib.make_predict_step(self.model, mesh)
+    token_ids = np.zeros((1, config.seq_len), np.int32)
+    self._init_fn = jax.jit(lambda key: self.model.init(key, token_ids, token_ids)["params"])
+
+  def initial_params(self, seed: int):
+    """Fresh head (and encoder with random_init); otherwise the pretrained encoder."""
+    params = self._init_fn(jax.random.fold_in(jax.random.key(seed), 0))
+    params = jax.tree.map(np.asarray, jax.device_get(params))
+    if not self.config.random_init:
+      params["encoder"] = self.init.encoder_params
+    return params
+
+  def is_eval_step(self, step: int) -> bool:
+    every = self.config.eval_every_steps or self.steps_per_epoch
+    return step % every == 0 or step == self.num_train_steps
+
+  def evaluate(self, params) -> tuple[Scores, dict]:
+    return self.task.evaluate(lambda input_ids: predict_lib.predict(
+        self.predict_step, params, input_ids, self.config.eval_batch_size, self.mesh))
+
+  def train_seed(self, seed: int, train: dict, workdir: str) -> dict:
+    """Trains one seed; keeps its best evaluation as an export; returns its record."""
+    config, task, batch_size = self.config, self.task, self.recipe.batch_size
+    state = train_step_lib.replicate(
+        create_train_state(self.initial_params(seed), self.optimizer), self.mesh)
+    dropout_key = jax.random.fold_in(jax.random.key(seed), 1)
+    order_rng = np.random.default_rng(seed)
+    seed_dir = os.path.join(workdir, f"seed_{seed}")
+    best_dir = os.path.join(seed_dir, BEST_DIR)
+    history, best, losses, step = [], None, [], 0
+    start = time.perf_counter()
+    for epoch in range(self.recipe.num_epochs):
+      order = order_rng.permutation(len(train["input_ids"]))
+      for batch_index in range(self.steps_per_epoch):
+        rows = order[batch_index * batch_size:(batch_index + 1) * batch_size]
+        batch = train_step_lib.shard_batch(
+            {name: predict_lib.host_rows(column[rows]) for name, column in train.items()},
+            self.mesh)
+        state, metrics = self.train_step(state, batch, dropout_key)
+        step += 1
+        losses.append(metrics["loss"])
+        if step % config.log_every_steps == 0:
+          logging.info("seed %d step %d/%d | loss %.4f | %.1f steps/s", seed, step,
+                       self.num_train_steps, float(metrics["loss"]),
+                       step / (time.perf_counter() - start))
+        if not self.is_eval_step(step):
+          continue
+        train_loss = float(np.mean(jax.device_get(losses)))
+        if not np.isfinite(train_loss):
+          raise FloatingPointError(
+              f"seed {seed}: the training loss is {train_loss} at step {step}; lower "
+              "config.learning_rate.")
+        scores, files = self.evaluate(state.params)
+        record = {"step": step, "epoch": epoch + 1, "train_loss": train_loss,
+                  "metrics": scores}
+        history.append(record)
+        losses = []
+        primary = scores[task.primary_split][task.primary_metric]
+        logging.info("seed %d step %d: train loss %.4f, dev %s", seed, step, train_loss,
+                     scores)
+        if best is None or primary > best["metrics"][task.primary_split][task.primary_metric]:
+          best = record
+          if jax.process_index() == 0:
+            task.export(predict_lib.host_copy(state.params), self.model_config,
+                        self.init.tokenizer.model_path, best_dir)
+            for name, content in files.items():
+              write_json(os.path.join(seed_dir, name), content)
+    return {"seed": seed, "best": best, "final": history[-1], "history": history,
+            "checkpoint": best_dir, "num_train_steps": self.num_train_steps}
+
+
+def resolve_recipe(config, task_recipe: recipes.Recipe, init: init_checkpoint.Init,
+                   device_count: int) -> recipes.Resolved:
+  """The recipe for init's encoder size with config's overrides, checked against the mesh."""
+  resolved = recipes.resolve(config, task_recipe, init.model_config.hidden_size)
+  config_lib.check_batch_size(resolved.recipe.batch_size, device_count)
+  return resolved
+
+
+def check_seq_len(config, init: init_checkpoint.Init):
+  if config.seq_len > init.model_config.max_position_embeddings:
+    raise config_lib.ConfigError(
+        f"config.seq_len={config.seq_len}: expected at most the encoder's "
+        f"max_position_embeddings={init.model_config.max_position_embeddings}.")
+
+
+def run(config: ml_collections.ConfigDict, workdir: str, mesh, task: Task,
+        init: init_checkpoint.Init, resolved: recipes.Resolved, train: dict[str, np.ndarray],
+        extra_results: dict) -> dict:
+  """Fine-tunes every seed of `config` on `train` ({"input_ids": [N, L], labels...}).
+
+  Writes workdir/results.json after every seed and returns it: the run's settings,
+  `extra_results`, each seed's record and the median over seeds.
+  """
+  os.makedirs(workdir, exist_ok=True)
+  num_train = len(train["input_ids"])
+  runner = _Run(config, task, init, resolved.recipe, num_train, mesh)
+  logging.info("%s: %d train rows, %d steps per seed, recipe %s, from %s %s", task.name,
+               num_train, runner.num_train_steps, resolved, init.kind, init.path)
+  results = {
+      "task": task.name,
+      "init_checkpoint": init.path,
+      "init_kind": "random_init" if config.random_init else init.kind,
+      "init_step": init.step,
+      "primary_metric": task.primary_metric,
+      "primary_split": task.primary_split,
+      "recipe": resolved.record(),
+      "num_train_examples": num_train,
+      **extra_results,
+      "config": config.to_dict(),
+      "seeds": [],
+  }
+  for seed in config.seeds:
+    results["seeds"].append(runner.train_seed(seed, train, workdir))
+    results["median"] = median(results["seeds"])
+    write_json(os.path.join(workdir, RESULTS_FILE), results)
+  logging.info("%s median over seeds %s: %s", task.name, list(config.seeds),
+               results["median"])
+  return results
+
+
+def evaluate_export(task: Task, model, params, config, mesh) -> tuple[Scores, dict]:
+  """Scores a fine-tuned model's params (host tree) with the task's dev evaluation."""
+  predict_step = step_lib.make_predict_step(model, mesh)
+  replicated = train_step_lib.replicate(params, mesh)
+  return task.evaluate(lambda input_ids: predict_lib.predict(
+      predict_step, replicated, input_ids, config.eval_batch_size, mesh))

@@ -351,7 +351,7 @@ def export_checkpoint(workdir: str, out_dir: str, *, dtype: str | None = None,
                       export_format: str = "flax") -> str:
   """Exports the encoder of a pretraining workdir's newest (or `step`) checkpoint, or
   converts an export (e.g. a GLUE run's seed_0/best) to `export_format`."""
-  from amos_jax.glue import init_checkpoint  # Reads workdirs; export readers do not need it.
+  from amos_jax.finetune import init_checkpoint  # Reads workdirs; export readers do not need it.
   from amos_jax.train import checkpointing  # Training code; export readers do not need it.
   config_path = os.path.join(workdir, CONFIG_FILE)
   if not os.path.isfile(config_path):

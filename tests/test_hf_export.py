@@ -22,7 +22,7 @@ from amos_jax import export
 from amos_jax import inference
 from amos_jax import special_tokens
 from amos_jax.data import tokenizer as tokenizer_lib
-from amos_jax.glue import init_checkpoint
+from amos_jax.finetune import init_checkpoint
 from amos_jax.glue import tasks
 from amos_jax.hf import hf_config
 from amos_jax.models import amos

@@ -266,8 +266,12 @@ def forward(params, model: AmosModel, config: ml_collections.ConfigDict, batch: 
 
   # 3. Mixture weights over depths, in fp32.
   if config.mixture == "learned":
+    # As in the authors' code, the reversed discriminator gradient reaches the generator's
+    # blocks through w . f_k; `detach_mixture_features` stops it at f_k (an ablation).
+    mixture_features = ([jax.lax.stop_gradient(f) for f in features_per_depth]
+                        if config.detach_mixture_features else features_per_depth)
     mixture_logits_BxPxK = jnp.stack(
-        [apply(f, method=AmosModel.mixture_logits) for f in features_per_depth], axis=-1)
+        [apply(f, method=AmosModel.mixture_logits) for f in mixture_features], axis=-1)
     gamma_BxPxK = jax.nn.softmax(mixture_logits_BxPxK.astype(jnp.float32), axis=-1)
   elif config.mixture == "uniform":
     depths = len(features_per_depth)

@@ -6,7 +6,8 @@ python benchmarks/quality.py --workdir=/tmp/amos_quality [--preset=mini] [--pret
    books text, ../shared/data relative to the repository) and pretrains the preset as
    ELECTRA (`:electra`) and as AMOS for the same number of steps; then, unless
    --equal_wallclock=false, ELECTRA again for as many steps as fit in AMOS's wall-clock
-   (measured from the two runs), so AMOS is compared at equal steps AND equal time.
+   (measured from the two runs), so AMOS is compared at equal steps AND equal time;
+   --ablations adds arms of other objective presets (e.g. detached_mixture).
 2. Fine-tunes every arm and a random-init encoder of the same size and tokenizer on SST-2
    (`--sst2_dir`: a random subset of train.tsv, scored on all of dev.tsv) and AG News
    (`--agnews_file` split into train and test rows by a fixed seed), with every seed, using
@@ -53,6 +54,9 @@ flags.DEFINE_integer("pretrain_steps", 0,
                      "Pretraining steps of the ELECTRA and AMOS arms; 0: the preset's own.")
 flags.DEFINE_bool("equal_wallclock", True,
                   "Also pretrain ELECTRA for as long as AMOS took (more steps).")
+flags.DEFINE_list("ablations", [],
+                  "More objective presets pretrained as extra arms at AMOS's steps, e.g. "
+                  "detached_mixture or uniform (configs/default.py).")
 flags.DEFINE_string("text_files", ",".join(
     os.path.join(SHARED_DATA, pattern) for pattern in ("wikipedia/*.txt.gz", "books/*.txt.gz")),
     "Pretraining text: comma-separated files or globs, documents separated by blank lines.")
@@ -189,6 +193,7 @@ def main(argv):
   electra = pretrain("electra", "electra", steps)
   amos = pretrain("amos", "amos", steps)
   arms = [("random init", None), ("ELECTRA", electra), ("AMOS", amos)]
+  arms += [(f"AMOS :{preset}", pretrain(preset, preset, steps)) for preset in FLAGS.ablations]
   if FLAGS.equal_wallclock:
     equal_steps = int(round(steps * amos["seconds"] / electra["seconds"]))
     arms.insert(2, (f"ELECTRA, AMOS's wall-clock",

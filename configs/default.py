@@ -65,6 +65,9 @@ def objective_config() -> ml_collections.ConfigDict:
       mixture="learned",
       temperature=0.3,  # Gumbel-Softmax tau; only shapes the backward pass.
       disc_grad_mul=-1.0,  # Gradient reversal into the mixture; 0 cuts the adversarial signal.
+      # True: the reversed gradient trains the mixture vector w only, not the generator blocks
+      # through the features w . f_k (an ablation; the authors' code lets it through).
+      detach_mixture_features=False,
       disc_weight=50.0,
   ))
 
@@ -133,7 +136,8 @@ def get_base_config(size: str) -> ml_collections.ConfigDict:
 
 
 def apply_preset(config: ml_collections.ConfigDict, preset: str | None):
-  """Applies an objective preset: "amos" (default), "electra", "uniform", "no_reversal"."""
+  """Applies an objective preset: "amos" (default), "electra", "uniform", "no_reversal",
+  "detached_mixture" (the reversed gradient stops at the mixture's features)."""
   preset = preset or "amos"
   if preset == "amos":
     pass
@@ -145,7 +149,9 @@ def apply_preset(config: ml_collections.ConfigDict, preset: str | None):
     config.objective.mixture = "uniform"
   elif preset == "no_reversal":
     config.objective.disc_grad_mul = 0.0
+  elif preset == "detached_mixture":
+    config.objective.detach_mixture_features = True
   else:
-    raise ValueError(
-        f"Unknown preset {preset!r}: expected one of amos, electra, uniform, no_reversal.")
+    raise ValueError(f"Unknown preset {preset!r}: expected one of amos, electra, uniform, "
+                     "no_reversal, detached_mixture.")
   return config

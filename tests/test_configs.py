@@ -9,7 +9,7 @@ from amos_jax.models.amos import AmosModel, init_params
 from configs import default
 
 SIZES = ("tiny", "mini", "small", "base", "large")
-PRESETS = (None, "electra", "uniform", "no_reversal")
+PRESETS = (None, "electra", "uniform", "no_reversal", "detached_mixture")
 
 
 def count(tree):

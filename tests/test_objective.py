@@ -320,3 +320,15 @@ def test_token_embedding_gets_the_discriminator_gradient_through_the_sampled_ids
       reference = jax.grad(independent_rtd_loss)(params, model, config, batch)
       np.testing.assert_allclose(amos, 2 * direct - reference["token_embedding"], rtol=2e-3,
                                  atol=1e-6)
+
+
+def test_detached_mixture_features_keep_the_reversed_gradient_out_of_the_generator():
+  config, model, params, batch = build(detach_mixture_features=True)
+  params = spread_out(params)
+  grads = metric_grad("rtd_loss", config, model, params, batch)
+  assert is_zero(grads["generator"])
+  # The mixture vector w still learns, with the same gradient as without detaching.
+  attached = metric_grad("rtd_loss", build()[0], model, params, batch)
+  np.testing.assert_allclose(grads["mixture"]["kernel"], attached["mixture"]["kernel"],
+                             rtol=1e-6)
+  assert not is_zero(attached["generator"])

@@ -13,6 +13,7 @@ import ml_collections
 import numpy as np
 from jax.experimental import multihost_utils
 
+from amos_jax import errors
 from amos_jax import special_tokens
 from amos_jax.glue import config as config_lib
 from amos_jax.glue import data
@@ -100,11 +101,13 @@ def evaluate_export(config: ml_collections.ConfigDict, workdir: str,
   task = config_lib.validate(config, mesh.size)
   init = init_checkpoint.load(config.init_checkpoint)
   if init.task is None:
-    raise ValueError(f"eval_only: {init.path} has no task head (a pretrained encoder); pass a "
-                     "fine-tuned export such as <workdir>/seed_0/best.")
+    raise errors.InputError(
+        f"eval_only: {init.path} has no task head (a pretrained encoder); pass a "
+        "fine-tuned export such as <workdir>/seed_0/best.")
   if init.task.name != task.name or tuple(init.task.label_names) != task.label_names:
-    raise ValueError(f"eval_only: {init.path} was fine-tuned for {init.task.name!r} with labels "
-                     f"{list(init.task.label_names)}, not for {task.name!r}.")
+    raise errors.InputError(
+        f"eval_only: {init.path} was fine-tuned for {init.task.name!r} with labels "
+        f"{list(init.task.label_names)}, not for {task.name!r}.")
   model = classifier.SequenceClassifier(init.model_config, task.num_labels)
   params = train_step_lib.replicate(init.params, mesh)
   scores = score(task, step_lib.make_predict_step(model, mesh), params,

@@ -16,6 +16,7 @@ import jax
 import ml_collections
 import numpy as np
 
+from amos_jax import errors
 from amos_jax import export
 from amos_jax.glue import config as config_lib
 from amos_jax.glue import evaluate
@@ -59,8 +60,8 @@ class _Run:
                                                                  mesh)
     self.steps_per_epoch = num_train_examples // recipe.batch_size
     if self.steps_per_epoch == 0:
-      raise ValueError(f"{task.name}: {num_train_examples} training examples are fewer than "
-                       f"one batch (batch_size={recipe.batch_size}).")
+      raise errors.InputError(f"{task.name}: {num_train_examples} training examples are fewer than "
+                              f"one batch (batch_size={recipe.batch_size}).")
     self.num_train_steps = self.steps_per_epoch * recipe.num_epochs
     warmup_steps = int(round(recipe.warmup_fraction * self.num_train_steps))
     model_config = ml_collections.ConfigDict(init.model_config.to_dict())

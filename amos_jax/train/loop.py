@@ -18,6 +18,7 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 
+from amos_jax import errors
 from amos_jax import config_validation
 from amos_jax import export
 from amos_jax.data import pipeline
@@ -104,7 +105,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   else:
     state, data_state = restored
     if data_state.get("fingerprint") != prepared.fingerprint:
-      raise ValueError(
+      raise errors.InputError(
           f"The checkpoint in {checkpointer.directory} was trained on other data "
           f"(fingerprint {data_state.get('fingerprint')}) than {prepared.directory} "
           f"({prepared.fingerprint}); resume with the same data or use a new workdir.")

@@ -19,6 +19,7 @@ from amos_jax.train import checkpointing
 from amos_jax.train import loop
 from amos_jax.train import metric_logging
 from configs import tiny
+from tests import checkpoint_damage
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -110,12 +111,20 @@ def test_end_to_end_writes_metrics_checkpoints_and_learns(tmp_path, prepared_dir
   assert np.isfinite(encoded.pooled).all()
 
 
-def test_resume_in_a_new_process_is_bitwise_identical(tmp_path, prepared_dir):
+def test_resume_in_a_new_process_is_bitwise_identical_past_a_damaged_checkpoint(
+    tmp_path, prepared_dir):
   straight, halves = str(tmp_path / "straight"), str(tmp_path / "halves")
   run_cli(straight, prepared_dir)
-  run_cli(halves, prepared_dir, extra_flags=["--stop_at_step=8"])
-  assert final_params(halves)[0] == 8
-  run_cli(halves, prepared_dir)
+  run_cli(halves, prepared_dir, extra_flags=["--stop_at_step=12"])
+  assert final_params(halves)[0] == 12
+  # The newest checkpoint (12) becomes unreadable: the next start resumes from step 8.
+  checkpoints = os.path.join(halves, "checkpoints")
+  checkpoint_damage.truncate_array_file(os.path.join(checkpoints, "12"))
+  result = run_cli(halves, prepared_dir)
+  assert "Checkpoint step 12 (" in result.stderr and "resumed from step 8" in result.stderr
+  assert [d for d in os.listdir(checkpoints) if d.startswith("12.unreadable-")]
+  resumed = [r["step"] for r in metric_logging.read_metrics(halves) if "loss" in r]
+  assert resumed[12:] == list(range(9, 17))
   assert losses(halves) == losses(straight)
   assert len(losses(straight)) == 16
   step, params = final_params(halves)

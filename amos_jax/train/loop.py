@@ -1,9 +1,9 @@
 """The pretraining program: `train_and_evaluate(config, workdir)`, callable from a notebook.
 
-Prepares the data if needed, initialises or resumes from the newest complete checkpoint
-(model, optimizer, step and data-stream position), trains with periodic logging,
-evaluation and asynchronous checkpoints, and on SIGTERM (or a multi-host preemption notice)
-saves at the next step boundary and returns.
+Holds the workdir's lock (one run per workdir), prepares the data if needed, initialises or
+resumes from the newest readable checkpoint (model, optimizer, step and data-stream
+position), trains with periodic logging, evaluation and asynchronous checkpoints, and on
+SIGTERM (or a multi-host preemption notice) saves at the next step boundary and returns.
 """
 
 import itertools
@@ -29,6 +29,7 @@ from amos_jax.train import evaluation
 from amos_jax.train import flops as flops_lib
 from amos_jax.train import metric_logging
 from amos_jax.train import step as step_lib
+from amos_jax.train import workdir_lock
 
 TOKENIZER_FILE = export.TOKENIZER_FILE  # Copied into the workdir, as exports expect.
 
@@ -86,6 +87,12 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   """
   config_validation.validate(config, jax.device_count())
   os.makedirs(workdir, exist_ok=True)
+  with workdir_lock.hold(workdir):
+    return _train(config, workdir, stop_at_step)
+
+
+def _train(config: ml_collections.ConfigDict, workdir: str, stop_at_step: int | None):
+  """train_and_evaluate, once the config is checked and the workdir is this run's."""
   _write_config(config, workdir)
 
   prepared = prepare_lib.prepare(config.data, seq_len=config.seq_len,

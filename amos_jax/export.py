@@ -18,6 +18,7 @@ never leaves something that looks like a complete export.
 import dataclasses
 import hashlib
 import json
+import logging
 import os
 import shutil
 import tempfile
@@ -315,7 +316,8 @@ def export_checkpoint(workdir: str, out_dir: str, *, dtype: str | None = None,
     raise FileNotFoundError(f"{config_path} not found: is {workdir} a pretraining workdir?")
   with open(config_path, encoding="utf-8") as file:
     config = ml_collections.ConfigDict(json.load(file))
-  _, params = checkpointing.load_params(os.path.join(workdir, "checkpoints"), step)
+  step, params = checkpointing.load_params(os.path.join(workdir, "checkpoints"), step)
+  logging.info("Exporting the encoder of checkpoint step %d in %s.", step, workdir)
   return export_encoder(params, config.model, os.path.join(workdir, TOKENIZER_FILE), out_dir,
                         dtype=dtype, overwrite=overwrite)
 
@@ -323,6 +325,7 @@ def export_checkpoint(workdir: str, out_dir: str, *, dtype: str | None = None,
 def _main():
   from absl import app, flags
   from amos_jax import cli_errors
+  from amos_jax import summaries
   flags.DEFINE_string("workdir", None, "Pretraining workdir (config.json, checkpoints/).")
   flags.DEFINE_string("out", None, "Export directory to write.")
   flags.DEFINE_string("dtype", None, "Cast the parameters, e.g. bfloat16.")
@@ -335,7 +338,8 @@ def _main():
       raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
     path = export_checkpoint(flags.FLAGS.workdir, flags.FLAGS.out, dtype=flags.FLAGS.dtype,
                              overwrite=flags.FLAGS.overwrite, step=flags.FLAGS.step)
-    print(f"Exported the encoder to {path}")
+    print(summaries.export(path, source=flags.FLAGS.workdir,
+                           files=[CONFIG_FILE, PARAMS_FILE, TOKENIZER_FILE]))
 
   cli_errors.run(main)
 

@@ -235,3 +235,6 @@ def test_cli_fine_tunes_with_the_issue_command(workdir, glue_dir, tmp_path):
     results = json.load(f)
   assert results["task"] == "sst2" and results["seeds"][0]["num_train_steps"] == 8
   assert os.path.isfile(os.path.join(out, "seed_0", "best", export.PARAMS_FILE))
+  summary = result.stderr[result.stderr.index("Fine-tuning sst2 finished: 1 seed(s) x 8 steps"):]
+  assert f"  Results:           {out}/results.json\n" in summary
+  assert f"--config.eval_only=True --config.init_checkpoint={out}/seed_0/best" in summary

@@ -1,6 +1,7 @@
 """The training program end to end: metrics, checkpoints, exact resume, preemption, hosts."""
 
 import json
+import logging
 import os
 import signal
 import socket
@@ -75,12 +76,19 @@ def assert_trees_equal(a, b):
     np.testing.assert_array_equal(x, y)
 
 
-def test_end_to_end_writes_metrics_checkpoints_and_learns(tmp_path, prepared_dir):
+def test_end_to_end_writes_metrics_checkpoints_and_learns(tmp_path, prepared_dir, caplog):
   workdir = str(tmp_path / "run")
   config = make_config(prepared_dir, num_train_steps=40, eval_every_steps=20)
   config.optimizer.learning_rate = 3e-3
   config.optimizer.warmup_steps = 5
+  caplog.set_level(logging.INFO)
   loop.train_and_evaluate(config, workdir)
+  summary = caplog.records[-1].getMessage().splitlines()
+  assert summary[0].startswith("Pretraining finished: steps 0->40 of 40 in ")
+  assert summary[1].startswith("  Final eval:  step 40: loss ")
+  assert summary[2:4] == [f"  Checkpoint:  {workdir}/checkpoints/40",
+                          f"  Metrics:     {workdir}/metrics.jsonl"]
+  assert f"  python -m amos_jax.plots --workdir={workdir}" in summary
 
   records = metric_logging.read_metrics(workdir)
   train = [r for r in records if "loss" in r]
@@ -103,9 +111,11 @@ def test_end_to_end_writes_metrics_checkpoints_and_learns(tmp_path, prepared_dir
 
   # The README's export command, then inference on the export.
   export_dir = str(tmp_path / "export")
-  subprocess.run([sys.executable, "-m", "amos_jax.export", f"--workdir={workdir}",
-                  f"--out={export_dir}"], cwd=REPO, check=True, capture_output=True,
-                 timeout=120)
+  exported = subprocess.run([sys.executable, "-m", "amos_jax.export", f"--workdir={workdir}",
+                             f"--out={export_dir}"], cwd=REPO, check=True, capture_output=True,
+                            text=True, timeout=120)
+  assert exported.stdout.startswith(f"Exported the encoder to {export_dir}.\n  From:  {workdir}")
+  assert "Exporting the encoder of checkpoint step 40" in exported.stderr
   encoded = inference.load(export_dir).encode(["In the beginning God created the heaven."])
   assert encoded.hidden_states.shape[2] == config.model.hidden_size
   assert np.isfinite(encoded.pooled).all()

@@ -18,6 +18,7 @@ import numpy as np
 
 from amos_jax import errors
 from amos_jax import export
+from amos_jax import summaries
 from amos_jax.glue import config as config_lib
 from amos_jax.glue import evaluate
 from amos_jax.glue import init_checkpoint
@@ -146,6 +147,7 @@ def finetune_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   With `config.eval_only`, scores the fine-tuned export `config.init_checkpoint` instead
   (evaluate.evaluate_export). Returns the results record.
   """
+  started = time.perf_counter()
   mesh = mesh or train_step_lib.make_mesh()
   if config.get("eval_only"):
     return evaluate.evaluate_export(config, workdir, mesh)
@@ -181,4 +183,7 @@ def finetune_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
     evaluate.write_json(os.path.join(workdir, RESULTS_FILE), results)
   logging.info("%s median over seeds %s: %s", task.name, list(config.seeds),
                results["median"])
+  if jax.process_index() == 0:
+    logging.info("%s", summaries.finetuning(workdir, results, results_file=RESULTS_FILE,
+                                            seconds=time.perf_counter() - started))
   return results

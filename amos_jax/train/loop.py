@@ -18,9 +18,10 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 
-from amos_jax import errors
 from amos_jax import config_validation
+from amos_jax import errors
 from amos_jax import export
+from amos_jax import summaries
 from amos_jax.data import pipeline
 from amos_jax.data import prepare as prepare_lib
 from amos_jax.train import build as build_lib
@@ -93,6 +94,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
 
 def _train(config: ml_collections.ConfigDict, workdir: str, stop_at_step: int | None):
   """train_and_evaluate, once the config is checked and the workdir is this run's."""
+  started = time.perf_counter()
   _write_config(config, workdir)
 
   prepared = prepare_lib.prepare(config.data, seq_len=config.seq_len,
@@ -127,13 +129,16 @@ def _train(config: ml_collections.ConfigDict, workdir: str, stop_at_step: int | 
   eval_step = evaluation.make_eval_step(pretraining.model, config, pretraining.mesh)
   seed_key = build_lib.step_seed_key(config)
   eval_key = jax.random.fold_in(jax.random.key(config.seed), 2)
+  final_eval = None  # (step, results) of the latest evaluation, for the summary.
 
   def run_evaluation(step):
+    nonlocal final_eval
     batches = pipeline.eval_iterator(prepared, global_batch_size=config.batch_size, **host)
     batches = itertools.islice(batches, config.eval_batches or None)
     results = evaluation.evaluate(eval_step, state.params, batches, eval_key,
                                   pretraining.mesh)
     writer.write_scalars(step, results)
+    final_eval = step, results
     logging.info("eval at step %d: %s", step,
                  ", ".join(f"{k.split('/', 1)[1]} {v:.4f}" for k, v in results.items()))
 
@@ -172,7 +177,7 @@ def _train(config: ml_collections.ConfigDict, workdir: str, stop_at_step: int | 
             f"({checkpointer.latest_step()}) holds finite parameters. Lower "
             "optimizer.learning_rate or check the data.")
 
-      if step % config.eval_every_steps == 0:
+      if step % config.eval_every_steps == 0 or step == config.num_train_steps:
         run_evaluation(step)
       preempted = notice.received or checkpointer.reached_preemption(step)
       if step in (config.num_train_steps, stop_at_step) or preempted:
@@ -190,6 +195,12 @@ def _train(config: ml_collections.ConfigDict, workdir: str, stop_at_step: int | 
     checkpointer.wait_until_finished()
     checkpointer.close()
     writer.flush()
+  if jax.process_index() == 0:
+    logging.info("%s", summaries.pretraining(
+        workdir, start_step=start_step, step=int(state.step),
+        num_train_steps=config.num_train_steps, seconds=time.perf_counter() - started,
+        final_eval=final_eval, checkpoint_step=checkpointer.latest_step(),
+        tokenizer_file=TOKENIZER_FILE))
   return state
 
 

@@ -116,7 +116,9 @@ def load_params(directory: str, step: int | None = None):
   """(step, params) of a checkpoint, on this host's first device, whatever the topology
   (device or host count) that saved it; the optimizer state is not read."""
   manager = ocp.CheckpointManager(
-      directory, options=ocp.CheckpointManagerOptions(read_only=True),
+      # What read_only implies, given, so orbax does not warn that it changed them.
+      directory, options=ocp.CheckpointManagerOptions(read_only=True, save_interval_steps=0,
+                                                       create=False),
       item_handlers={"state": ocp.PyTreeCheckpointHandler(),
                      "data": ocp.JsonCheckpointHandler()})
   step = manager.latest_step() if step is None else step

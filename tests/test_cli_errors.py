@@ -31,16 +31,15 @@ def assert_one_error_line(result, *fragments):
 
 
 def test_every_entry_point_fails_with_one_line(tmp_path):
+  # Pretraining's own case, an unknown config key, is test_loop's; plots' is test_plots'.
   empty_corpus = tmp_path / "empty.txt"
   empty_corpus.write_text("")
   not_a_workdir = tmp_path / "not_a_workdir"
   not_a_workdir.mkdir()
-  main = [sys.executable, "-m", "amos_jax.main", "--config=configs/tiny.py"]
   commands = {
-      "config value": (main + [f"--workdir={tmp_path}/a", "--config.num_train_steps=-5"],
-                       ["config.num_train_steps=-5: expected a positive integer"]),
-      "empty corpus": (main + [f"--workdir={tmp_path}/b", "--mode=prepare",
-                               f"--config.data.text_files={empty_corpus}"],
+      "empty corpus": ([sys.executable, "-m", "amos_jax.main", "--config=configs/tiny.py",
+                        f"--workdir={tmp_path}/b", "--mode=prepare",
+                        f"--config.data.text_files={empty_corpus}"],
                        [f"{empty_corpus} holds no text"]),
       "fine-tuning input": ([sys.executable, "-m", "amos_jax.main",
                              "--config=configs/glue.py:sst2", f"--workdir={tmp_path}/c",

@@ -20,6 +20,7 @@ from amos_jax.glue import finetune
 from amos_jax.models import amos
 from amos_jax.train import checkpointing
 from amos_jax.train import step as train_step_lib
+from amos_jax.train import workdir_lock
 from amos_jax.train.state import create_train_state
 from configs import glue as glue_configs
 from tests import export_helpers
@@ -238,3 +239,13 @@ def test_cli_fine_tunes_with_the_issue_command(workdir, glue_dir, tmp_path):
   summary = result.stderr[result.stderr.index("Fine-tuning sst2 finished: 1 seed(s) x 8 steps"):]
   assert f"  Results:           {out}/results.json\n" in summary
   assert f"--config.eval_only=True --config.init_checkpoint={out}/seed_0/best" in summary
+
+
+def test_a_second_run_into_the_same_workdir_fails_at_once(workdir, glue_dir, tmp_path):
+  out = str(tmp_path / "out")
+  os.makedirs(out)
+  with workdir_lock.hold(out):
+    with pytest.raises(workdir_lock.WorkdirInUseError, match=f"in use by another run \\(pid "
+                                                             f"{os.getpid()} on host "):
+      finetune.finetune_and_evaluate(make_config("sst2", workdir, glue_dir), out)
+  assert not os.path.exists(os.path.join(out, finetune.RESULTS_FILE))

@@ -5,6 +5,8 @@ head is fresh, trained data-parallel with the task's recipe, scored on the dev s
 every epoch (or every `eval_every_steps`). The best evaluation by the task's primary metric is
 kept as a fine-tuned export in `workdir/seed_<s>/best` (inference.load reads it). After every
 seed `workdir/results.json` is rewritten with the per-seed results and the median over seeds.
+Like pretraining, the run holds the workdir's lock (train/workdir_lock.py) and ends with a
+summary (amos_jax/summaries.py).
 """
 
 import dataclasses
@@ -25,6 +27,7 @@ from amos_jax.glue import init_checkpoint
 from amos_jax.glue import step as step_lib
 from amos_jax.models import classifier
 from amos_jax.train import step as train_step_lib
+from amos_jax.train import workdir_lock
 from amos_jax.train.state import create_train_state
 
 RESULTS_FILE = "results.json"
@@ -159,6 +162,16 @@ def finetune_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
         f"config.seq_len={config.seq_len}: expected at most the encoder's "
         f"max_position_embeddings={init.model_config.max_position_embeddings}.")
   os.makedirs(workdir, exist_ok=True)
+  with workdir_lock.hold(workdir):  # One run per workdir, as in pretraining.
+    results = _finetune_seeds(config, task, recipe, init, workdir, mesh)
+  if jax.process_index() == 0:
+    logging.info("%s", summaries.finetuning(workdir, results, results_file=RESULTS_FILE,
+                                            seconds=time.perf_counter() - started))
+  return results
+
+
+def _finetune_seeds(config, task, recipe, init, workdir: str, mesh) -> dict:
+  """Trains every seed and rewrites results.json after each; returns the results record."""
   train = _train_set(config, task, init.tokenizer)
   eval_sets = evaluate.load_eval_sets(config, task, init.tokenizer)
   run = _Run(config, task, init, recipe, len(train["labels"]), mesh)
@@ -183,7 +196,4 @@ def finetune_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
     evaluate.write_json(os.path.join(workdir, RESULTS_FILE), results)
   logging.info("%s median over seeds %s: %s", task.name, list(config.seeds),
                results["median"])
-  if jax.process_index() == 0:
-    logging.info("%s", summaries.finetuning(workdir, results, results_file=RESULTS_FILE,
-                                            seconds=time.perf_counter() - started))
   return results

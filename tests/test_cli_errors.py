@@ -7,6 +7,7 @@ import sys
 
 from absl import flags
 from ml_collections import config_flags
+import orbax.checkpoint
 import pytest
 
 from amos_jax import cli_errors
@@ -76,10 +77,8 @@ def test_an_unknown_override_names_the_key_the_file_and_the_closest_keys():
   assert cli_errors.unknown_override_message(argv[:2] + argv[3:], config_flag_values()) is None
 
 
-def run_main(main):
-  with pytest.raises(SystemExit) as exit_info:
-    cli_errors._run_main(main, ["prog"])  # pylint: disable=protected-access
-  return exit_info.value.code
+# The entry point's body as cli_errors.run calls it, once absl has parsed the flags.
+run_main = cli_errors._run_main  # pylint: disable=protected-access
 
 
 def raise_error(error):
@@ -91,20 +90,22 @@ def raise_error(error):
 
 def test_expected_errors_are_one_line_bugs_and_debug_keep_the_traceback(monkeypatch, capsys):
   monkeypatch.setattr(cli_errors, "quiet_libraries", lambda: None)
-  code = run_main(raise_error(config_validation.ConfigError("config.seq_len=9: expected\n2.")))
-  assert code == 2
+  with pytest.raises(SystemExit) as exit_info:
+    run_main(raise_error(config_validation.ConfigError("config.seq_len=9: expected\n2.")),
+             ["prog"])
+  assert exit_info.value.code == 2
   assert capsys.readouterr().err == "error: config.seq_len=9: expected 2.\n"
   with pytest.raises(TypeError):  # A bug: absl prints its traceback.
-    cli_errors._run_main(raise_error(TypeError("bug")), ["prog"])  # pylint: disable=protected-access
+    run_main(raise_error(TypeError("bug")), ["prog"])
   monkeypatch.setattr(sys, "argv", ["prog", "--debug"])
   with pytest.raises(config_validation.ConfigError):
-    cli_errors._run_main(raise_error(config_validation.ConfigError("x")), ["prog"])  # pylint: disable=protected-access
+    run_main(raise_error(config_validation.ConfigError("x")), ["prog"])
 
 
 def test_libraries_log_warnings_and_amos_jax_logs_info():
   keep = cli_errors._OwnInfoLibraryWarnings().filter  # pylint: disable=protected-access
   record = lambda path, level: logging.LogRecord("absl", level, path, 1, "message", (), None)
-  orbax_file = os.path.join(os.path.dirname(logging.__file__), "orbax", "checkpoint_manager.py")
+  orbax_file = orbax.checkpoint.__file__
   assert keep(record(os.path.join(REPO, "amos_jax", "train", "loop.py"), logging.INFO))
   assert not keep(record(orbax_file, logging.INFO))
   assert keep(record(orbax_file, logging.WARNING))

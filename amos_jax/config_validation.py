@@ -2,12 +2,13 @@
 
 import ml_collections
 
+from amos_jax import errors
 from configs import default
 
 _DTYPES = ("float32", "bfloat16", "float16")
 
 
-class ConfigError(ValueError):
+class ConfigError(errors.InputError):
   pass
 
 

@@ -20,6 +20,7 @@ never leaves something that looks like a complete export.
 import dataclasses
 import hashlib
 import json
+import logging
 import os
 import shutil
 import tempfile
@@ -32,6 +33,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
+from amos_jax import errors
 from amos_jax.models import amos
 from amos_jax.models import classifier
 from amos_jax.models import span
@@ -105,28 +107,28 @@ def check_param_tree(params, expected, source: str, against: str = "config.json'
   """
   got = flax.traverse_util.flatten_dict(params, sep="/") if isinstance(params, dict) else None
   if not got:
-    raise ValueError(f"{source} holds no parameter tree (got {type(params).__name__}).")
+    raise errors.InputError(f"{source} holds no parameter tree (got {type(params).__name__}).")
   want = flax.traverse_util.flatten_dict(expected, sep="/")
   missing = sorted(set(want) - set(got))
   if missing:
-    raise ValueError(
+    raise errors.InputError(
         f"{source} lacks parameter {missing[0]!r} (shape {tuple(want[missing[0]].shape)}) that "
         f"{against} needs ({len(missing)} missing in all).")
   unexpected = sorted(set(got) - set(want))
   if unexpected:
-    raise ValueError(
+    raise errors.InputError(
         f"{source} has parameter {unexpected[0]!r} that {against} does not have "
         f"({len(unexpected)} unexpected in all).")
   for path in sorted(want):
     value, spec = got[path], want[path]
     if not hasattr(value, "shape") or not hasattr(value, "dtype"):
-      raise ValueError(f"{source}: {path!r} is a {type(value).__name__}, not an array.")
+      raise errors.InputError(f"{source}: {path!r} is a {type(value).__name__}, not an array.")
     if tuple(value.shape) != tuple(spec.shape):
-      raise ValueError(
+      raise errors.InputError(
           f"{source}: {path!r} has shape {tuple(value.shape)} but {against} needs "
           f"{tuple(spec.shape)}.")
     if jnp.dtype(value.dtype) != jnp.dtype(spec.dtype):
-      raise ValueError(
+      raise errors.InputError(
           f"{source}: {path!r} is {jnp.dtype(value.dtype).name} but {against} needs "
           f"{jnp.dtype(spec.dtype).name} (param_dtype).")
 
@@ -139,12 +141,12 @@ def _encoder_tree(params, task: TaskInfo | None):
   """
   if task is not None:
     if set(params) != {"encoder", HEAD_PARAMS}:
-      raise ValueError(
+      raise errors.InputError(
           f"A fine-tuned export takes a SequenceClassifier tree with keys encoder and "
           f"{HEAD_PARAMS}; got keys {sorted(params)}.")
     return params
   if not set(amos.ENCODER_PARAMS) <= set(params):
-    raise ValueError(
+    raise errors.InputError(
         f"Expected an AmosModel or TextEncoder tree with keys {list(amos.ENCODER_PARAMS)}; "
         f"got keys {sorted(params)}.")
   return amos.encoder_params(params)
@@ -226,10 +228,11 @@ def export_encoder(params, model_config: ml_collections.ConfigDict, tokenizer_pa
   Call it from one process only: every host holds the same replicated parameters.
   """
   if export_format not in FORMATS:
-    raise ValueError(f"export format {export_format!r} is not one of {list(FORMATS)}.")
+    raise errors.InputError(f"export format {export_format!r} is not one of {list(FORMATS)}.")
   if export_format == "hf" and task is not None and head_of(task) != CLASSIFICATION_HEAD:
-    raise ValueError(f"The Hugging Face export writes encoders and classification heads, not "
-                     f"a {head_of(task)!r} head ({task.name}); export it with format 'flax'.")
+    raise errors.InputError(
+        f"The Hugging Face export writes encoders and classification heads, not "
+        f"a {head_of(task)!r} head ({task.name}); export it with format 'flax'.")
   out_dir = os.path.abspath(out_dir)
   if os.path.exists(out_dir) and not overwrite:
     raise FileExistsError(f"{out_dir} exists; pass overwrite=True to replace it.")
@@ -239,7 +242,7 @@ def export_encoder(params, model_config: ml_collections.ConfigDict, tokenizer_pa
   model = {k: v for k, v in model_config.to_dict().items() if k != "generator"}
   missing = [k for k in ENCODER_CONFIG_KEYS if k not in model]
   if missing:
-    raise ValueError(f"model_config lacks {missing}: the export could not be rebuilt.")
+    raise errors.InputError(f"model_config lacks {missing}: the export could not be rebuilt.")
   tree = jax.tree.map(np.asarray, jax.device_get(_encoder_tree(params, task)))
   if dtype is not None:
     tree = _cast(tree, jnp.dtype(dtype))
@@ -279,20 +282,21 @@ def read_config(export_dir: str) -> tuple[dict, ml_collections.ConfigDict, TaskI
     with open(path, "rb") as f:
       record = json.loads(f.read().decode("utf-8"))
   except (UnicodeDecodeError, json.JSONDecodeError) as e:
-    raise ValueError(f"{path} is not valid JSON ({e}): truncated or not an export.") from e
+    raise errors.InputError(f"{path} is not valid JSON ({e}): truncated or not an export.") from e
   if not isinstance(record, dict) or record.get("format") != FORMAT:
     found = record.get("format") if isinstance(record, dict) else type(record).__name__
-    raise ValueError(f"{path} is not an amos_jax export: format is {found!r}, "
-                     f"expected {FORMAT!r}.")
+    raise errors.InputError(f"{path} is not an amos_jax export: format is {found!r}, "
+                            f"expected {FORMAT!r}.")
   if record.get("format_version") != FORMAT_VERSION:
-    raise ValueError(f"{path} has format_version {record.get('format_version')!r}; this code "
-                     f"reads version {FORMAT_VERSION}.")
+    raise errors.InputError(
+        f"{path} has format_version {record.get('format_version')!r}; this code "
+        f"reads version {FORMAT_VERSION}.")
   for key in ("model", "params", "tokenizer"):
     if not isinstance(record.get(key), dict):
-      raise ValueError(f"{path} lacks the {key!r} section.")
+      raise errors.InputError(f"{path} lacks the {key!r} section.")
   missing = [k for k in ENCODER_CONFIG_KEYS if k not in record["model"]]
   if missing:
-    raise ValueError(f"{path}: model lacks {missing}, needed to rebuild the encoder.")
+    raise errors.InputError(f"{path}: model lacks {missing}, needed to rebuild the encoder.")
   task = None
   if record.get("task") is not None:
     task_record = record["task"]
@@ -301,17 +305,17 @@ def read_config(export_dir: str) -> tuple[dict, ml_collections.ConfigDict, TaskI
                       task_record.get("head", CLASSIFICATION_HEAD))
       is_regression = task_record["is_regression"]
     except (KeyError, TypeError) as e:
-      raise ValueError(f"{path}: task section is incomplete ({e!r}).") from e
+      raise errors.InputError(f"{path}: task section is incomplete ({e!r}).") from e
     if is_regression != task.is_regression or task_record.get("num_labels") != task.num_labels:
-      raise ValueError(
+      raise errors.InputError(
           f"{path}: task says is_regression={is_regression}, num_labels="
           f"{task_record.get('num_labels')} but has {len(task.label_names)} label names.")
     if task.head not in (CLASSIFICATION_HEAD, SPAN_HEAD):
-      raise ValueError(f"{path}: task head is {task.head!r}; this code reads "
+      raise errors.InputError(f"{path}: task head is {task.head!r}; this code reads "
                        f"{CLASSIFICATION_HEAD!r} and {SPAN_HEAD!r} heads.")
     if task_record.get("head_params") != HEAD_PARAMS:
-      raise ValueError(f"{path}: head_params is {task_record.get('head_params')!r}; this "
-                       f"code reads heads stored under {HEAD_PARAMS!r}.")
+      raise errors.InputError(f"{path}: head_params is {task_record.get('head_params')!r}; this "
+                              f"code reads heads stored under {HEAD_PARAMS!r}.")
   return record, ml_collections.ConfigDict(record["model"]), task
 
 
@@ -322,11 +326,11 @@ def check_file(export_dir: str, file_record: dict) -> str:
     raise FileNotFoundError(f"{path} not found, though config.json lists it.")
   found = _file_record(path)
   if found["num_bytes"] != file_record.get("num_bytes"):
-    raise ValueError(f"{path} has {found['num_bytes']} bytes but config.json records "
-                     f"{file_record.get('num_bytes')}: truncated or replaced.")
+    raise errors.InputError(f"{path} has {found['num_bytes']} bytes but config.json records "
+                            f"{file_record.get('num_bytes')}: truncated or replaced.")
   if found["sha256"] != file_record.get("sha256"):
-    raise ValueError(f"{path} does not match the sha256 in config.json: corrupted or "
-                     "replaced by a file from another export.")
+    raise errors.InputError(f"{path} does not match the sha256 in config.json: corrupted or "
+                            "replaced by a file from another export.")
   return path
 
 
@@ -337,12 +341,12 @@ def read_params(path: str):
   try:
     tree = flax.serialization.msgpack_restore(data)
   except Exception as e:  # msgpack raises several unrelated types for malformed input.
-    raise ValueError(
+    raise errors.InputError(
         f"{path} is not a flax msgpack parameter file ({type(e).__name__}: {e}): truncated "
         "or a foreign file.") from e
   if not isinstance(tree, dict):
-    raise ValueError(f"{path} is not a flax msgpack parameter file: it decodes to a "
-                     f"{type(tree).__name__}, not a tree.")
+    raise errors.InputError(f"{path} is not a flax msgpack parameter file: it decodes to a "
+                            f"{type(tree).__name__}, not a tree.")
   return tree
 
 
@@ -361,7 +365,7 @@ def export_checkpoint(workdir: str, out_dir: str, *, dtype: str | None = None,
   if init.kind == init_checkpoint.PRETRAINING_WORKDIR:
     step, params = checkpointing.load_params(os.path.join(workdir, "checkpoints"), step)
   elif step is not None:
-    raise ValueError(f"--step applies to pretraining workdirs; {workdir} is an export.")
+    raise errors.InputError(f"--step applies to pretraining workdirs; {workdir} is an export.")
   else:
     params = init_checkpoint.load(workdir).params
   card = None
@@ -378,6 +382,8 @@ def export_checkpoint(workdir: str, out_dir: str, *, dtype: str | None = None,
 def cli():
   """The command line (also the `amos-jax-export` console script)."""
   from absl import app, flags
+  from amos_jax import cli_errors
+  from amos_jax import summaries
   flags.DEFINE_string("workdir", None,
                       "Pretraining workdir (config.json, checkpoints/), or an export to convert.")
   flags.DEFINE_string("out", None, "Export directory to write.")
@@ -389,13 +395,16 @@ def cli():
   flags.mark_flags_as_required(["workdir", "out"])
 
   def main(argv):
-    del argv
+    if len(argv) > 1:
+      raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
     path = export_checkpoint(flags.FLAGS.workdir, flags.FLAGS.out, dtype=flags.FLAGS.dtype,
                              overwrite=flags.FLAGS.overwrite, step=flags.FLAGS.step,
                              export_format=flags.FLAGS.format)
-    print(f"Exported the encoder to {path}")
+    print(summaries.export(path, source=flags.FLAGS.workdir,
+                           files=sorted(name for name in os.listdir(path)
+                                        if os.path.isfile(os.path.join(path, name)))))
 
-  app.run(main)
+  cli_errors.run(main)
 
 
 if __name__ == "__main__":

@@ -16,6 +16,8 @@ from absl import app, flags, logging
 import jax
 from ml_collections import config_flags
 
+from amos_jax import cli_errors
+
 config_flags.DEFINE_config_file("config", None, "Config file, e.g. configs/base.py[:preset].")
 flags.DEFINE_string("workdir", None, "Checkpoints, metrics and prepared data go here.")
 flags.DEFINE_enum("mode", "train", ["train", "prepare"], "What to run.")
@@ -62,7 +64,7 @@ def main(argv):
 def run():
   """Parses the command line and runs `main`; the `amos-jax` console script calls it too."""
   flags.mark_flags_as_required(["config", "workdir"])
-  app.run(main)
+  cli_errors.run(main)
 
 
 if __name__ == "__main__":

@@ -16,12 +16,13 @@ import matplotlib
 matplotlib.use("Agg")  # Files only: works without a display, on servers and in tests.
 import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
 
+from amos_jax import errors
 from amos_jax.train import metric_logging
 
 _DEPTH_KEY = re.compile(r"^(?P<name>.+)/depth_(?P<depth>\d+)$")
 
 
-class MetricsError(ValueError):
+class MetricsError(errors.InputError):
   """metrics.jsonl is missing or holds nothing to plot."""
 
 
@@ -186,6 +187,7 @@ def plot_metrics(records: Sequence[dict], out_dir: str) -> list[str]:
 
 def _main():
   from absl import app, flags  # pylint: disable=g-import-not-at-top
+  from amos_jax import cli_errors  # pylint: disable=g-import-not-at-top
   flags.DEFINE_string("workdir", None, "Pretraining workdir holding metrics.jsonl.")
   flags.DEFINE_string("out", None, "Where to write the PNGs; default <workdir>/plots.")
   flags.mark_flags_as_required(["workdir"])
@@ -194,15 +196,12 @@ def _main():
     if len(argv) > 1:
       raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
     workdir = flags.FLAGS.workdir
-    try:
-      records = load_records(workdir)
-      paths = plot_metrics(records, flags.FLAGS.out or os.path.join(workdir, "plots"))
-    except MetricsError as error:
-      raise SystemExit(f"error: {error}") from None
+    records = load_records(workdir)
+    paths = plot_metrics(records, flags.FLAGS.out or os.path.join(workdir, "plots"))
     for path in paths:
       print(path)
 
-  app.run(main)
+  cli_errors.run(main)
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ from amos_jax.glue import config as config_lib
 from amos_jax.glue import evaluate
 from amos_jax.glue import finetune
 from amos_jax.train import step as train_step_lib
+from amos_jax.train import workdir_lock
 from configs import glue as glue_configs
 from tests import export_helpers
 from tests import helpers
@@ -71,7 +72,8 @@ def tokenizer_path(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory, tokenizer_path):
-  return export_helpers.make_pretraining_workdir(str(tmp_path_factory.mktemp("pre") / "run"), tokenizer_path)
+  return export_helpers.make_pretraining_workdir(str(tmp_path_factory.mktemp("pre") / "run"),
+                                                 tokenizer_path)
 
 
 @pytest.fixture(scope="module")
@@ -164,7 +166,8 @@ def test_mnli_scores_matched_and_mismatched(workdir, glue_dir, tmp_path):
 ])
 def test_init_checkpoint_of_another_size_fails_clearly(tmp_path, tokenizer_path, glue_dir,
                                                        model_overrides, vocab_size, message):
-  directory = export_helpers.make_pretraining_workdir(str(tmp_path / "run"), tokenizer_path, **model_overrides)
+  directory = export_helpers.make_pretraining_workdir(str(tmp_path / "run"), tokenizer_path,
+                                                      **model_overrides)
   # config.json describes a model other than the one the checkpoint holds.
   config_path = os.path.join(directory, "config.json")
   with open(config_path) as f:
@@ -218,3 +221,16 @@ def test_cli_fine_tunes_with_the_issue_command(workdir, glue_dir, tmp_path):
     results = json.load(f)
   assert results["task"] == "sst2" and results["seeds"][0]["num_train_steps"] == 8
   assert os.path.isfile(os.path.join(out, "seed_0", "best", export.PARAMS_FILE))
+  summary = result.stderr[result.stderr.index("Fine-tuning sst2 finished: 1 seed(s) x 8 steps"):]
+  assert f"  Results:           {out}/results.json\n" in summary
+  assert f"--config.eval_only=True --config.init_checkpoint={out}/seed_0/best" in summary
+
+
+def test_a_second_run_into_the_same_workdir_fails_at_once(workdir, glue_dir, tmp_path):
+  out = str(tmp_path / "out")
+  os.makedirs(out)
+  with workdir_lock.hold(out):
+    with pytest.raises(workdir_lock.WorkdirInUseError, match=f"in use by another run \\(pid "
+                                                             f"{os.getpid()} on host "):
+      finetune.finetune_and_evaluate(make_config("sst2", workdir, glue_dir), out)
+  assert not os.path.exists(os.path.join(out, finetune.RESULTS_FILE))

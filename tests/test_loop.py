@@ -1,6 +1,7 @@
 """The training program end to end: metrics, checkpoints, exact resume, preemption, hosts."""
 
 import json
+import logging
 import os
 import signal
 import socket
@@ -19,6 +20,7 @@ from amos_jax.train import checkpointing
 from amos_jax.train import loop
 from amos_jax.train import metric_logging
 from configs import tiny
+from tests import checkpoint_damage
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -74,12 +76,19 @@ def assert_trees_equal(a, b):
     np.testing.assert_array_equal(x, y)
 
 
-def test_end_to_end_writes_metrics_checkpoints_and_learns(tmp_path, prepared_dir):
+def test_end_to_end_writes_metrics_checkpoints_and_learns(tmp_path, prepared_dir, caplog):
   workdir = str(tmp_path / "run")
   config = make_config(prepared_dir, num_train_steps=40, eval_every_steps=20)
   config.optimizer.learning_rate = 3e-3
   config.optimizer.warmup_steps = 5
+  caplog.set_level(logging.INFO)
   loop.train_and_evaluate(config, workdir)
+  summary = caplog.records[-1].getMessage().splitlines()
+  assert summary[0].startswith("Pretraining finished: steps 0->40 of 40 in ")
+  assert summary[1].startswith("  Final eval:  step 40: loss ")
+  assert summary[2:4] == [f"  Checkpoint:  {workdir}/checkpoints/40",
+                          f"  Metrics:     {workdir}/metrics.jsonl"]
+  assert f"  python -m amos_jax.plots --workdir={workdir}" in summary
 
   records = metric_logging.read_metrics(workdir)
   train = [r for r in records if "loss" in r]
@@ -102,20 +111,30 @@ def test_end_to_end_writes_metrics_checkpoints_and_learns(tmp_path, prepared_dir
 
   # The README's export command, then inference on the export.
   export_dir = str(tmp_path / "export")
-  subprocess.run([sys.executable, "-m", "amos_jax.export", f"--workdir={workdir}",
-                  f"--out={export_dir}"], cwd=REPO, check=True, capture_output=True,
-                 timeout=120)
+  exported = subprocess.run([sys.executable, "-m", "amos_jax.export", f"--workdir={workdir}",
+                             f"--out={export_dir}"], cwd=REPO, check=True, capture_output=True,
+                            text=True, timeout=120)
+  assert exported.stdout.startswith(f"Exported the encoder to {export_dir}.\n  From:  {workdir}")
+  assert "Exporting the encoder of checkpoint step 40" in exported.stderr
   encoded = inference.load(export_dir).encode(["In the beginning God created the heaven."])
   assert encoded.hidden_states.shape[2] == config.model.hidden_size
   assert np.isfinite(encoded.pooled).all()
 
 
-def test_resume_in_a_new_process_is_bitwise_identical(tmp_path, prepared_dir):
+def test_resume_in_a_new_process_is_bitwise_identical_past_a_damaged_checkpoint(
+    tmp_path, prepared_dir):
   straight, halves = str(tmp_path / "straight"), str(tmp_path / "halves")
   run_cli(straight, prepared_dir)
-  run_cli(halves, prepared_dir, extra_flags=["--stop_at_step=8"])
-  assert final_params(halves)[0] == 8
-  run_cli(halves, prepared_dir)
+  run_cli(halves, prepared_dir, extra_flags=["--stop_at_step=12"])
+  assert final_params(halves)[0] == 12
+  # The newest checkpoint (12) becomes unreadable: the next start resumes from step 8.
+  checkpoints = os.path.join(halves, "checkpoints")
+  checkpoint_damage.truncate_array_file(os.path.join(checkpoints, "12"))
+  result = run_cli(halves, prepared_dir)
+  assert "Checkpoint step 12 (" in result.stderr and "resumed from step 8" in result.stderr
+  assert [d for d in os.listdir(checkpoints) if d.startswith("12.unreadable-")]
+  resumed = [r["step"] for r in metric_logging.read_metrics(halves) if "loss" in r]
+  assert resumed[12:] == list(range(9, 17))
   assert losses(halves) == losses(straight)
   assert len(losses(straight)) == 16
   step, params = final_params(halves)
@@ -220,8 +239,11 @@ def test_unknown_config_key_is_named(tmp_path, prepared_dir):
 def test_cli_rejects_an_unknown_override(tmp_path, prepared_dir):
   result = subprocess.run(cli(str(tmp_path), prepared_dir, num_trian_steps=3), cwd=REPO,
                           capture_output=True, text=True, timeout=120)
-  assert result.returncode != 0
-  assert "num_trian_steps" in result.stderr
+  assert result.returncode == 2, result.stderr[-3000:]
+  assert "Traceback" not in result.stderr
+  assert result.stderr.splitlines()[-1].startswith(
+      f"error: --config.num_trian_steps: {REPO}/configs/tiny.py has no key 'num_trian_steps'; "
+      "the closest existing keys are num_train_steps, ")
 
 
 def test_a_run_that_keeps_producing_non_finite_gradients_stops_without_saving_them(

@@ -103,5 +103,7 @@ def test_empty_metrics_is_a_clear_error(tmp_path):
 def test_cli_reports_a_missing_file_and_fails(tmp_path):
   result = subprocess.run([sys.executable, "-m", "amos_jax.plots", f"--workdir={tmp_path}"],
                           cwd=REPO, capture_output=True, text=True, timeout=120)
-  assert result.returncode != 0
-  assert "metrics.jsonl does not exist" in result.stderr
+  assert result.returncode == 2
+  assert "Traceback" not in result.stderr
+  assert result.stderr.splitlines()[-1].startswith("error: No metrics in ")
+  assert result.stderr.splitlines()[-1].endswith("has it logged a step yet?")

@@ -10,6 +10,7 @@ import threading
 import numpy as np
 import pytest
 
+from amos_jax import errors
 from amos_jax import special_tokens
 from amos_jax.data import prepare as prepare_lib
 from amos_jax.data import sources
@@ -215,8 +216,8 @@ def test_only_empty_or_bad_files(tmp_path):
   (tmp_path / "bad.txt").write_bytes(b"\xff\xfe\n\xc3\x28\n")
   config = _config([str(tmp_path / "empty.txt"), str(tmp_path / "bad.txt")],
                    tokenizer_path=_tokenizer(tmp_path))
-  with pytest.raises(ValueError, match="No documents.*'empty_files': 1.*"
-                                       "'skipped_non_utf8_lines': 2"):
+  with pytest.raises(errors.InputError, match=r"empty\.txt, .*bad\.txt hold no text \(1 empty "
+                                              "files, 2 lines skipped as not UTF-8"):
     _prepare(config, tmp_path / "work")
 
 

@@ -6,6 +6,7 @@ import ml_collections
 import pytest
 import tensorflow_datasets as tfds
 
+from amos_jax import errors
 from amos_jax.data import sources
 from configs import default
 
@@ -111,7 +112,7 @@ def test_tfds_local_builder_without_download(tmp_path):
   docs = list(sources.documents(_tfds_config(tmp_path), stats))
   assert sorted(docs) == [f"Document number {i}.\nSecond line." for i in range(5)]
   assert stats.documents == 5
-  with pytest.raises(KeyError, match="tfds_text_key"):
+  with pytest.raises(errors.InputError, match="tfds_text_key"):
     list(sources.documents(_tfds_config(tmp_path, tfds_text_key="body"),
                            sources.SourceStats()))
 

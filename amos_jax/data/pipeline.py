@@ -19,6 +19,7 @@ from typing import Iterator
 import numpy as np
 import tensorflow as tf
 
+from amos_jax import errors
 from amos_jax import special_tokens
 from amos_jax.data import tf_setup
 from amos_jax.data.prepare import PreparedData
@@ -108,7 +109,7 @@ def train_iterator(prepared: PreparedData, *, global_batch_size: int, seed: int,
   rows = _Rows(prepared, "train")
   b = _host_rows(global_batch_size, process_index, process_count)
   if rows.num_rows < global_batch_size:
-    raise ValueError(
+    raise errors.InputError(
         f"The training split has {rows.num_rows} sequences of {rows.seq_len} tokens, fewer "
         f"than one global batch of {global_batch_size}: use more text, a smaller "
         "batch_size or a smaller seq_len.")
@@ -140,7 +141,7 @@ def eval_iterator(prepared: PreparedData, *, global_batch_size: int, process_ind
   rows = _Rows(prepared, "eval")
   b = _host_rows(global_batch_size, process_index, process_count)
   if rows.num_rows == 0:
-    raise ValueError(
+    raise errors.InputError(
         f"The eval split of {prepared.directory} is empty: no document was held out. Raise "
         "data.eval_fraction or use more documents.")
 

@@ -40,6 +40,7 @@ from typing import Iterator
 from absl import logging
 import numpy as np
 
+from amos_jax import errors
 from amos_jax import special_tokens
 from amos_jax.data import sources
 from amos_jax.data import tokenizer as tokenizer_lib
@@ -94,9 +95,9 @@ class PreparedData:
       path = os.path.join(self.directory, shard["file"])
       array = np.load(path, mmap_mode="r")
       if array.shape != (shard["rows"], self.seq_len) or array.dtype != np.int32:
-        raise ValueError(f"Shard {path} is {array.dtype}{list(array.shape)}, metadata says "
-                         f"int32[{shard['rows']}, {self.seq_len}]: the prepared data is "
-                         "corrupt; delete the directory and prepare again.")
+        raise errors.InputError(f"Shard {path} is {array.dtype}{list(array.shape)}, metadata says "
+                                f"int32[{shard['rows']}, {self.seq_len}]: the prepared data is "
+                                "corrupt; delete the directory and prepare again.")
       arrays.append(array)
     return arrays
 
@@ -111,8 +112,8 @@ def load_prepared(directory: str) -> PreparedData:
   with open(path) as f:
     metadata = json.load(f)
   if metadata.get("format_version") != FORMAT_VERSION:
-    raise ValueError(f"{path} has format {metadata.get('format_version')}, this code reads "
-                     f"{FORMAT_VERSION}: prepare the data again.")
+    raise errors.InputError(f"{path} has format {metadata.get('format_version')}, this code reads "
+                            f"{FORMAT_VERSION}: prepare the data again.")
   return PreparedData(directory=os.path.abspath(directory), metadata=metadata)
 
 
@@ -225,10 +226,25 @@ def _is_eval(text: str, eval_fraction: float) -> bool:
   return zlib.crc32(text.encode("utf-8")) < eval_fraction * 2**32
 
 
-def _train_lines(data_config) -> Iterator[str]:
+def _train_lines(data_config, stats: sources.SourceStats) -> Iterator[str]:
   """Lines of every document: what the tokenizer is trained on."""
-  for document in sources.documents(data_config, sources.SourceStats()):
+  for document in sources.documents(data_config, stats):
     yield from document.split("\n")
+
+
+def _no_text_error(data_config, stats: sources.SourceStats) -> errors.InputError:
+  """The error for a source without a single document, naming its files."""
+  if data_config.source == "text":
+    paths = sources.resolve_text_files(data_config.text_files)
+    shown = ", ".join(paths[:3]) + (f" and {len(paths) - 3} more" if len(paths) > 3 else "")
+    where = f"data.text_files: {shown} {'holds' if len(paths) == 1 else 'hold'} no text"
+  else:
+    where = (f"TFDS dataset {data_config.tfds_name!r} split {data_config.tfds_split!r} holds "
+             "no text")
+  return errors.InputError(
+      f"{where} ({stats.empty_files} empty files, {stats.skipped_non_utf8_lines} lines skipped "
+      f"as not UTF-8, {stats.skipped_long_lines} longer than data.max_line_bytes="
+      f"{data_config.max_line_bytes}): expected UTF-8 text with at least one non-blank line.")
 
 
 def _clear_leftovers(directory: str):
@@ -256,9 +272,10 @@ def prepare(data_config, *, seq_len: int, vocab_size: int, workdir: str,
     The prepared data.
   """
   if seq_len < 3:
-    raise ValueError(f"seq_len must be at least 3 ([CLS] x [SEP]), got {seq_len}.")
+    raise errors.InputError(f"seq_len must be at least 3 ([CLS] x [SEP]), got {seq_len}.")
   if not 0 <= data_config.eval_fraction < 1:
-    raise ValueError(f"data.eval_fraction must be in [0, 1), got {data_config.eval_fraction}.")
+    raise errors.InputError(
+        f"data.eval_fraction must be in [0, 1), got {data_config.eval_fraction}.")
   directory = os.path.abspath(data_config.prepared_dir or os.path.join(workdir, "data"))
   os.makedirs(os.path.dirname(directory), exist_ok=True)
   with _exclusive_lock(directory + ".lock"):
@@ -273,8 +290,8 @@ def prepare(data_config, *, seq_len: int, vocab_size: int, workdir: str,
       if changed:
         details = "; ".join(f"{k}: prepared {old.get(k)!r}, now {inputs.get(k)!r}"
                             for k in changed)
-        raise ValueError(f"{directory} was prepared from other inputs ({details}). Delete "
-                         "it or set data.prepared_dir to a new directory.")
+        raise errors.InputError(f"{directory} was prepared from other inputs ({details}). Delete "
+                                "it or set data.prepared_dir to a new directory.")
       if file_stats != prepared.metadata.get("file_stats"):
         prepared = _record_file_stats(prepared, file_stats)
       logging.info("Data already prepared in %s; nothing to do.", directory)
@@ -336,7 +353,7 @@ def _exclusive_lock(path: str):
 def _check_batch(prepared: PreparedData, batch_size: int | None):
   rows = prepared.num_rows("train")
   if batch_size is not None and rows < batch_size:
-    raise ValueError(
+    raise errors.InputError(
         f"The corpus gives {rows} training sequences of {prepared.seq_len} tokens "
         f"({prepared.metadata['counts']['tokens']} tokens), fewer than one global batch of "
         f"{batch_size}: use more text, a smaller batch_size or a smaller seq_len.")
@@ -352,10 +369,14 @@ def _prepare_into(tmp_dir: str, data_config, inputs: dict, file_stats: list) -> 
     shutil.copyfile(data_config.tokenizer_path, tmp_model)
     tokenizer = tokenizer_lib.load_tokenizer(tmp_model, vocab_size=vocab_size)
   else:
-    tokenizer = tokenizer_lib.train_tokenizer(
-        _train_lines(data_config), tmp_model, vocab_size=vocab_size,
-        model_type=data_config.tokenizer_model_type,
-        max_lines=data_config.tokenizer_train_lines)
+    read = sources.SourceStats()
+    try:
+      tokenizer = tokenizer_lib.train_tokenizer(
+          _train_lines(data_config, read), tmp_model, vocab_size=vocab_size,
+          model_type=data_config.tokenizer_model_type,
+          max_lines=data_config.tokenizer_train_lines)
+    except tokenizer_lib.EmptyCorpusError:
+      raise _no_text_error(data_config, read) from None
   tokenizer_seconds = time.time() - start
 
   start = time.time()
@@ -374,10 +395,9 @@ def _prepare_into(tmp_dir: str, data_config, inputs: dict, file_stats: list) -> 
   if stats.skips():
     logging.warning("Skipped while reading: %s", stats.skips())
   if stats.documents == 0:
-    raise ValueError(f"No documents in the source ({dataclasses.asdict(stats)}): every file "
-                     "is empty or every line was skipped.")
+    raise _no_text_error(data_config, stats)
   if writers["train"].rows == 0:
-    raise ValueError(
+    raise errors.InputError(
         f"The corpus gives 0 training sequences of {seq_len} tokens: it has {tokens} tokens "
         f"in {stats.documents} documents ({writers['eval'].documents} held out).")
 
@@ -411,18 +431,20 @@ def _main():
   from absl import app
   from absl import flags
   from ml_collections import config_flags
+  from amos_jax import cli_errors
 
   config_flag = config_flags.DEFINE_config_file("config", None, "Config file.")
   workdir_flag = flags.DEFINE_string("workdir", None, "Working directory.")
   flags.mark_flags_as_required(["config", "workdir"])
 
   def main(argv):
-    del argv
+    if len(argv) > 1:
+      raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
     config = config_flag.value
     prepare(config.data, seq_len=config.seq_len, vocab_size=config.model.vocab_size,
             workdir=workdir_flag.value, batch_size=config.batch_size)
 
-  app.run(main)
+  cli_errors.run(main)
 
 
 if __name__ == "__main__":

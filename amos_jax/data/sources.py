@@ -7,6 +7,8 @@ import os
 from typing import Iterator
 import zlib
 
+from amos_jax import errors
+
 SAMPLE_PATH = os.path.join(os.path.dirname(__file__), "sample", "kjv.txt.gz")
 
 # Reads are bounded by this, so a file with no newline cannot exhaust memory.
@@ -47,7 +49,7 @@ def _lines(path: str, max_line_bytes: int, stats: SourceStats) -> Iterator[str]:
   try:
     yield from _checked_lines(path, max_line_bytes, stats)
   except (gzip.BadGzipFile, EOFError, zlib.error) as e:
-    raise ValueError(f"{path} is not a readable gzip file ({e}).") from e
+    raise errors.InputError(f"{path} is not a readable gzip file ({e}).") from e
 
 
 def _checked_lines(path: str, max_line_bytes: int, stats: SourceStats) -> Iterator[str]:
@@ -77,7 +79,7 @@ def text_documents(paths: list[str], document_split: str, max_line_bytes: int,
                    stats: SourceStats) -> Iterator[str]:
   """Documents of text files: blank-line-separated blocks, or one per line."""
   if document_split not in ("blank_line", "line"):
-    raise ValueError(
+    raise errors.InputError(
         f"data.document_split must be 'blank_line' or 'line', got {document_split!r}.")
   for path in paths:
     stats.files += 1
@@ -117,8 +119,8 @@ def tfds_documents(name: str, split: str, data_dir: str, text_key: str,
         f"{data_dir or '(TFDS default)'!r}: {e}. Prepare it first (tfds build) "
         "or point data.tfds_data_dir at it; runs never download.") from e
   if text_key not in builder.info.features:
-    raise KeyError(f"TFDS dataset {name!r} has no feature {text_key!r}; it has "
-                   f"{sorted(builder.info.features.keys())}. Set data.tfds_text_key.")
+    raise errors.InputError(f"TFDS dataset {name!r} has no feature {text_key!r}; it has "
+                            f"{sorted(builder.info.features.keys())}. Set data.tfds_text_key.")
   stats.files += 1
   for example in tfds.as_numpy(dataset):
     raw = example[text_key]
@@ -141,7 +143,7 @@ def documents(data_config, stats: SourceStats) -> Iterator[str]:
                           stats)
   if data_config.source == "tfds":
     if not data_config.tfds_name:
-      raise ValueError("data.source is 'tfds' but data.tfds_name is empty.")
+      raise errors.InputError("data.source is 'tfds' but data.tfds_name is empty.")
     return tfds_documents(data_config.tfds_name, data_config.tfds_split,
                           data_config.tfds_data_dir, data_config.tfds_text_key, stats)
-  raise ValueError(f"data.source must be 'text' or 'tfds', got {data_config.source!r}.")
+  raise errors.InputError(f"data.source must be 'text' or 'tfds', got {data_config.source!r}.")

@@ -7,10 +7,15 @@ from typing import Iterable, Sequence
 
 import sentencepiece as spm
 
+from amos_jax import errors
 from amos_jax import special_tokens
 
 # Longest line fed to the trainer; longer ones are cut (SentencePiece would drop them).
 _MAX_TRAIN_LINE_CHARS = 4096
+
+
+class EmptyCorpusError(errors.InputError):
+  """The tokenizer was given no text; callers that know the files say which ones."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -80,12 +85,19 @@ def train_tokenizer(lines: Iterable[str], model_path: str, *, vocab_size: int,
   what runs share.
   """
   if model_type not in ("unigram", "bpe"):
-    raise ValueError(f"tokenizer_model_type must be 'unigram' or 'bpe', got {model_type!r}.")
+    raise errors.InputError(f"tokenizer_model_type must be 'unigram' or 'bpe', got {model_type!r}.")
   prefix = f"{model_path}.tmp-{os.getpid()}"
-  sentences = (line[:_MAX_TRAIN_LINE_CHARS] for line in lines if line.strip())
+  fed = [0]  # Lines handed to the trainer: with none, its error would only say INTERNAL.
+
+  def sentences():
+    for line in lines:
+      if line.strip():
+        fed[0] += 1
+        yield line[:_MAX_TRAIN_LINE_CHARS]
+
   try:
     spm.SentencePieceTrainer.train(
-        sentence_iterator=sentences,
+        sentence_iterator=sentences(),
         model_prefix=prefix,
         vocab_size=vocab_size,
         model_type=model_type,
@@ -106,8 +118,10 @@ def train_tokenizer(lines: Iterable[str], model_path: str, *, vocab_size: int,
         minloglevel=2,
     )
   except RuntimeError as e:
+    if not fed[0]:
+      raise EmptyCorpusError("No text to train the tokenizer on: every line is blank.") from e
     if "Vocabulary size" in str(e) or "vocab_size" in str(e):
-      raise ValueError(
+      raise errors.InputError(
           f"Cannot train a SentencePiece vocabulary of {vocab_size} pieces from this corpus: "
           f"it is too small or too uniform ({e}). Use more text or a smaller "
           "config.model.vocab_size.") from e
@@ -127,9 +141,9 @@ def load_tokenizer(path: str, vocab_size: int | None = None) -> Tokenizer:
   try:
     processor = spm.SentencePieceProcessor(model_file=path)
   except (RuntimeError, OSError) as e:
-    raise ValueError(f"{path!r} is not a SentencePiece model ({e}).") from e
+    raise errors.InputError(f"{path!r} is not a SentencePiece model ({e}).") from e
   if vocab_size is not None and processor.vocab_size() != vocab_size:
-    raise ValueError(
+    raise errors.InputError(
         f"Tokenizer {path!r} has {processor.vocab_size()} pieces but config.model.vocab_size "
         f"is {vocab_size}: they must match.")
   for token_id, piece in ((special_tokens.PAD_ID, special_tokens.PAD),
@@ -138,7 +152,7 @@ def load_tokenizer(path: str, vocab_size: int | None = None) -> Tokenizer:
                           (special_tokens.SEP_ID, special_tokens.SEP),
                           (special_tokens.MASK_ID, special_tokens.MASK)):
     if processor.id_to_piece(token_id) != piece:
-      raise ValueError(
+      raise errors.InputError(
           f"Tokenizer {path!r} has {processor.id_to_piece(token_id)!r} at id {token_id}, "
           f"expected {piece!r} (amos_jax.special_tokens).")
   return Tokenizer(model_path=os.path.abspath(path), processor=processor)

@@ -14,6 +14,7 @@ import jax
 import ml_collections
 import numpy as np
 
+from amos_jax import errors
 from amos_jax import export
 from amos_jax.data import tokenizer as tokenizer_lib
 from amos_jax.hf import reader as hf_reader
@@ -41,7 +42,7 @@ def _read_json(path: str) -> dict:
     with open(path, encoding="utf-8") as f:
       return json.load(f)
   except json.JSONDecodeError as e:
-    raise ValueError(f"{path} is not valid JSON ({e}).") from e
+    raise errors.InputError(f"{path} is not valid JSON ({e}).") from e
 
 
 def _check_encoder(encoder_params, model_config, source: str, against: str):
@@ -55,7 +56,8 @@ def _from_workdir(path: str, read_params: bool) -> Init:
   model = dict(_read_json(config_path).get("model") or {})
   missing = [k for k in export.ENCODER_CONFIG_KEYS if k not in model]
   if missing:
-    raise ValueError(f"{config_path}: model lacks {missing}; is {path} a pretraining workdir?")
+    raise errors.InputError(
+        f"{config_path}: model lacks {missing}; is {path} a pretraining workdir?")
   model.pop("generator", None)
   model_config = ml_collections.ConfigDict(model)
   tokenizer = tokenizer_lib.load_tokenizer(os.path.join(path, export.TOKENIZER_FILE),
@@ -65,8 +67,9 @@ def _from_workdir(path: str, read_params: bool) -> Init:
     step, amos_params = checkpointing.load_params(os.path.join(path, "checkpoints"))
     missing = [k for k in amos.ENCODER_PARAMS if k not in amos_params]
     if missing:
-      raise ValueError(f"The checkpoint in {path}/checkpoints (step {step}) lacks {missing}: "
-                       "not an amos_jax pretraining checkpoint.")
+      raise errors.InputError(
+          f"The checkpoint in {path}/checkpoints (step {step}) lacks {missing}: "
+          "not an amos_jax pretraining checkpoint.")
     params = jax.tree.map(np.asarray, jax.device_get(amos.encoder_params(amos_params)))
     _check_encoder(params, model_config, f"{path}/checkpoints step {step}",
                    f"{config_path}'s model")

@@ -20,12 +20,15 @@ import jax
 import ml_collections
 import numpy as np
 
+from amos_jax import errors
+from amos_jax import summaries
 from amos_jax.finetune import config as config_lib
 from amos_jax.finetune import init_checkpoint
 from amos_jax.finetune import predict as predict_lib
 from amos_jax.finetune import recipes
 from amos_jax.finetune import step as step_lib
 from amos_jax.train import step as train_step_lib
+from amos_jax.train import workdir_lock
 from amos_jax.train.state import create_train_state
 
 RESULTS_FILE = "results.json"
@@ -95,8 +98,8 @@ class _Run:
                                                                  mesh)
     self.steps_per_epoch = num_train_examples // recipe.batch_size
     if self.steps_per_epoch == 0:
-      raise ValueError(f"{task.name}: {num_train_examples} training examples are fewer than "
-                       f"one batch (batch_size={recipe.batch_size}).")
+      raise errors.InputError(f"{task.name}: {num_train_examples} training examples are fewer than "
+                              f"one batch (batch_size={recipe.batch_size}).")
     self.num_train_steps = self.steps_per_epoch * recipe.num_epochs
     warmup_steps = int(round(recipe.warmup_fraction * self.num_train_steps))
     self.model_config = fine_tuned_model_config(config, init)
@@ -198,9 +201,22 @@ def run(config: ml_collections.ConfigDict, workdir: str, mesh, task: Task,
   """Fine-tunes every seed of `config` on `train` ({"input_ids": [N, L], labels...}).
 
   Writes workdir/results.json after every seed and returns it: the run's settings,
-  `extra_results`, each seed's record and the median over seeds.
+  `extra_results`, each seed's record and the median over seeds. Like pretraining, the run
+  holds the workdir's lock (train/workdir_lock.py) and ends with a summary.
   """
+  started = time.perf_counter()
   os.makedirs(workdir, exist_ok=True)
+  with workdir_lock.hold(workdir):  # One run per workdir, as in pretraining.
+    results = _train_seeds(config, workdir, mesh, task, init, resolved, train, extra_results)
+  if jax.process_index() == 0:
+    logging.info("%s", summaries.finetuning(workdir, results, results_file=RESULTS_FILE,
+                                            seconds=time.perf_counter() - started))
+  return results
+
+
+def _train_seeds(config, workdir: str, mesh, task: Task, init: init_checkpoint.Init,
+                 resolved: recipes.Resolved, train: dict[str, np.ndarray],
+                 extra_results: dict) -> dict:
   num_train = len(train["input_ids"])
   runner = _Run(config, task, init, resolved.recipe, num_train, mesh)
   logging.info("%s: %d train rows, %d steps per seed, recipe %s, from %s %s", task.name,

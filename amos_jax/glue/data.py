@@ -9,6 +9,7 @@ import csv
 import os
 from typing import NamedTuple
 
+from amos_jax import errors
 from amos_jax.glue import tasks
 
 Label = int | float | None
@@ -23,14 +24,14 @@ class Example(NamedTuple):
 
 def _resolve_split(task: tasks.TaskSpec, split: str) -> tasks.TsvFile:
   if split not in task.tsv_files:
-    raise ValueError(
+    raise errors.InputError(
         f"{task.name} has no split {split!r}: expected one of {', '.join(task.splits)}.")
   return task.tsv_files[split]
 
 
 def _check_labeled(task: tasks.TaskSpec, split: str, allow_unlabeled: bool):
   if not task.has_labels(split) and not allow_unlabeled:
-    raise ValueError(
+    raise errors.InputError(
         f"{task.name} split {split!r} has no labels (a GLUE test set); pass "
         "allow_unlabeled=True to load it for prediction.")
 
@@ -41,13 +42,13 @@ def _parse_label(task: tasks.TaskSpec, value: str, where: str) -> int | float:
     try:
       return float(value)
     except ValueError:
-      raise ValueError(f"{where}: label {value!r} is not a number.") from None
+      raise errors.InputError(f"{where}: label {value!r} is not a number.") from None
   if value in task.label_names:
     return task.label_names.index(value)
   ids = [str(i) for i in range(task.num_labels)]
   if value in ids:
     return int(value)
-  raise ValueError(
+  raise errors.InputError(
       f"{where}: unknown label {value!r}; allowed labels are "
       f"{', '.join(task.label_names)} or their ids {', '.join(ids)}.")
 
@@ -61,7 +62,7 @@ def _column_indices(layout: tasks.TsvFile, header: list[str] | None, path: str) 
     return columns
   missing = [c for c in columns if c not in header]
   if missing:
-    raise ValueError(
+    raise errors.InputError(
         f"{path}: missing column(s) {', '.join(map(repr, missing))}; the header has "
         f"{', '.join(map(repr, header))}.")
   return [header.index(c) for c in columns]
@@ -103,7 +104,7 @@ def load_tsv(task: tasks.TaskSpec | str, split: str, data_dir: str, *,
     reader = csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE)
     header = next(reader, None) if layout.has_header else None
     if layout.has_header and header is None:
-      raise ValueError(f"{path} is empty: expected a header line and examples.")
+      raise errors.InputError(f"{path} is empty: expected a header line and examples.")
     indices = _column_indices(layout, header, path)
     num_fields = len(header) if header is not None else max(indices) + 1
     for row in reader:
@@ -112,7 +113,7 @@ def load_tsv(task: tasks.TaskSpec | str, split: str, data_dir: str, *,
       where = f"{path}, line {reader.line_num}"
       # With a header, every row must match it: a stray tab would silently shift columns.
       if len(row) < num_fields or (header is not None and len(row) != num_fields):
-        raise ValueError(
+        raise errors.InputError(
             f"{where}: expected {num_fields} tab-separated fields, found {len(row)}.")
       texts = [row[i] for i in indices[:len(layout.text_columns)]]
       label = None
@@ -120,7 +121,7 @@ def load_tsv(task: tasks.TaskSpec | str, split: str, data_dir: str, *,
         label = _parse_label(task, row[indices[-1]], where)
       examples.append(Example(texts[0], texts[1] if len(texts) > 1 else None, label))
   if not examples:
-    raise ValueError(f"{path} has no examples: the {split!r} split of {task.name} is empty.")
+    raise errors.InputError(f"{path} has no examples: the {split!r} split of {task.name} is empty.")
   return examples
 
 
@@ -161,5 +162,5 @@ def load_tfds(task: tasks.TaskSpec | str, split: str, data_dir: str | None = Non
       label = float(record["label"]) if task.is_regression else int(record["label"])
     examples.append(Example(texts[0], texts[1] if len(texts) > 1 else None, label))
   if not examples:
-    raise ValueError(f"{task.tfds_name} split {split!r} in {data_dir!r} has no examples.")
+    raise errors.InputError(f"{task.tfds_name} split {split!r} in {data_dir!r} has no examples.")
   return examples

@@ -9,6 +9,7 @@ from typing import Protocol, Sequence
 
 import numpy as np
 
+from amos_jax import errors
 from amos_jax import special_tokens
 from amos_jax.glue import data
 
@@ -40,10 +41,10 @@ def encode_example(tokenizer: Tokenizer, example: data.Example, seq_len: int) ->
   ids_a = tokenizer.encode(example.text_a)
   if example.text_b is None:
     if seq_len < 2:
-      raise ValueError(f"seq_len={seq_len} leaves no room for [CLS] and [SEP].")
+      raise errors.InputError(f"seq_len={seq_len} leaves no room for [CLS] and [SEP].")
     return [special_tokens.CLS_ID, *ids_a[:seq_len - 2], special_tokens.SEP_ID]
   if seq_len < 3:
-    raise ValueError(f"seq_len={seq_len} leaves no room for [CLS] and two [SEP].")
+    raise errors.InputError(f"seq_len={seq_len} leaves no room for [CLS] and two [SEP].")
   ids_b = tokenizer.encode(example.text_b)
   len_a, len_b = truncate_pair_lengths(len(ids_a), len(ids_b), seq_len - 3)
   return [special_tokens.CLS_ID, *ids_a[:len_a], special_tokens.SEP_ID,
@@ -66,7 +67,7 @@ def convert_examples(examples: Sequence[data.Example], tokenizer: Tokenizer, seq
     mistake; a mix of labeled and unlabeled examples is an error.
   """
   if not examples:
-    raise ValueError("No examples to convert.")
+    raise errors.InputError("No examples to convert.")
   input_ids = np.full((len(examples), seq_len), special_tokens.PAD_ID, dtype=np.int32)
   for row, example in enumerate(examples):
     ids = encode_example(tokenizer, example, seq_len)
@@ -76,7 +77,7 @@ def convert_examples(examples: Sequence[data.Example], tokenizer: Tokenizer, seq
   if num_unlabeled == len(examples):
     return features
   if num_unlabeled:
-    raise ValueError(
+    raise errors.InputError(
         f"{num_unlabeled} of {len(examples)} examples have no label: expected all or none.")
   dtype = np.float32 if is_regression else np.int32
   features["labels"] = np.array([example.label for example in examples], dtype=dtype)

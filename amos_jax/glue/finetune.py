@@ -14,6 +14,7 @@ import ml_collections
 import numpy as np
 import optax
 
+from amos_jax import errors
 from amos_jax import export
 from amos_jax.finetune import init_checkpoint
 from amos_jax.finetune import seeds
@@ -81,11 +82,13 @@ def _evaluate_export(config: ml_collections.ConfigDict, workdir: str, mesh) -> d
   task = config_lib.validate(config, mesh.size)
   init = init_checkpoint.load(config.init_checkpoint)
   if init.task is None:
-    raise ValueError(f"eval_only: {init.path} has no task head (a pretrained encoder); pass a "
-                     "fine-tuned export such as <workdir>/seed_0/best.")
+    raise errors.InputError(
+        f"eval_only: {init.path} has no task head (a pretrained encoder); pass a "
+        "fine-tuned export such as <workdir>/seed_0/best.")
   if init.task.name != task.name or tuple(init.task.label_names) != task.label_names:
-    raise ValueError(f"eval_only: {init.path} was fine-tuned for {init.task.name!r} with labels "
-                     f"{list(init.task.label_names)}, not for {task.name!r}.")
+    raise errors.InputError(
+        f"eval_only: {init.path} was fine-tuned for {init.task.name!r} with labels "
+        f"{list(init.task.label_names)}, not for {task.name!r}.")
   adapter = GlueTask(task, evaluate.load_eval_sets(config, task, init.tokenizer))
   scores, _ = seeds.evaluate_export(
       adapter, classifier.SequenceClassifier(init.model_config, task.num_labels), init.params,
@@ -105,6 +108,7 @@ def finetune_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   With `config.eval_only`, scores the fine-tuned export `config.init_checkpoint` instead
   (writing workdir/eval_results.json). Returns the results record.
   """
+  started = time.perf_counter()
   mesh = mesh or train_step_lib.make_mesh()
   if config.get("eval_only"):
     return _evaluate_export(config, workdir, mesh)

@@ -15,6 +15,7 @@ Spearman for STS-B, accuracy for everything else (MRPC and QQP F1 is reported be
 import dataclasses
 from typing import Mapping
 
+from amos_jax import errors
 from amos_jax.finetune.recipes import Recipe
 
 # Metric names, shared with metrics.py.
@@ -245,5 +246,5 @@ def get_task(name: str) -> TaskSpec:
   """Looks a task up by its TFDS-style name ("cola") or GLUE directory name ("CoLA")."""
   key = name.lower().replace("-", "")
   if key not in TASKS:
-    raise ValueError(f"Unknown GLUE task {name!r}: expected one of {', '.join(TASKS)}.")
+    raise errors.InputError(f"Unknown GLUE task {name!r}: expected one of {', '.join(TASKS)}.")
   return TASKS[key]

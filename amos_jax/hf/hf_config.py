@@ -8,6 +8,7 @@ chosen again when the export is read back.
 import ml_collections
 import numpy as np
 
+from amos_jax import errors
 from amos_jax import export
 from amos_jax import special_tokens
 
@@ -70,23 +71,24 @@ def from_hf(config: dict, source: str):
   """(amos_jax model ConfigDict, TaskInfo or None) of a config.json dict; `source` names the
   file in errors."""
   if config.get("model_type") != MODEL_TYPE:
-    raise ValueError(f"{source}: model_type is {config.get('model_type')!r}, expected "
-                     f"{MODEL_TYPE!r} (an amos_jax Hugging Face export).")
+    raise errors.InputError(f"{source}: model_type is {config.get('model_type')!r}, expected "
+                            f"{MODEL_TYPE!r} (an amos_jax Hugging Face export).")
   function = config.get("relative_position_bucket_function", BUCKET_FUNCTION)
   if function != BUCKET_FUNCTION:
-    raise ValueError(f"{source}: relative_position_bucket_function is {function!r}; amos_jax "
-                     f"computes {BUCKET_FUNCTION!r} only.")
+    raise errors.InputError(
+        f"{source}: relative_position_bucket_function is {function!r}; amos_jax "
+        f"computes {BUCKET_FUNCTION!r} only.")
   for key, value in (("hidden_act", "gelu"), ("layer_norm_eps", 1e-5)):
     if config.get(key, value) != value:
-      raise ValueError(f"{source}: {key} is {config.get(key)!r}; amos_jax's encoder has "
-                       f"{value!r}.")
+      raise errors.InputError(f"{source}: {key} is {config.get(key)!r}; amos_jax's encoder has "
+                              f"{value!r}.")
   model = {}
   for hf_name, name in _RENAMED:
     value = config.get(hf_name)
     is_float = hf_name in _FLOAT_KEYS
     if not isinstance(value, (int, float) if is_float else int) or isinstance(value, bool):
-      raise ValueError(f"{source}: {hf_name} is {value!r}, expected "
-                       f"{'a number' if is_float else 'an integer'}.")
+      raise errors.InputError(f"{source}: {hf_name} is {value!r}, expected "
+                              f"{'a number' if is_float else 'an integer'}.")
     model[name] = float(value) if is_float else value
   model["attention_dropout_rate"] = float(config.get("attention_probs_dropout_prob", 0.0))
   dtype = config.get("dtype") or config.get("torch_dtype") or "float32"
@@ -102,19 +104,19 @@ def _numpy_dtype(name: str, source: str):
   import ml_dtypes  # jax's own dependency, for bfloat16 in numpy.
   dtypes = {"float32": np.float32, "bfloat16": ml_dtypes.bfloat16, "float16": np.float16}
   if name not in dtypes:
-    raise ValueError(f"{source}: dtype {name!r} is not one of {sorted(dtypes)}.")
+    raise errors.InputError(f"{source}: dtype {name!r} is not one of {sorted(dtypes)}.")
   return dtypes[name]
 
 
 def _task(config: dict, source: str) -> export.TaskInfo:
   id2label = config.get("id2label")
   if not isinstance(id2label, dict) or not id2label:
-    raise ValueError(f"{source}: a sequence-classification export needs id2label.")
+    raise errors.InputError(f"{source}: a sequence-classification export needs id2label.")
   name = str(config.get("finetuning_task") or "")
   if config.get("problem_type") == "regression":
     return export.TaskInfo(name, ())
   try:
     labels = [id2label[str(i)] for i in range(len(id2label))]
   except KeyError as e:
-    raise ValueError(f"{source}: id2label's keys are not 0..{len(id2label) - 1}.") from e
+    raise errors.InputError(f"{source}: id2label's keys are not 0..{len(id2label) - 1}.") from e
   return export.TaskInfo(name, tuple(labels))

@@ -10,6 +10,7 @@ from typing import NamedTuple
 
 import ml_collections
 
+from amos_jax import errors
 from amos_jax import export
 from amos_jax.hf import hf_config
 from amos_jax.hf import weights
@@ -46,8 +47,8 @@ def read_tensors(path: str) -> dict:
   try:
     return safetensors_numpy.load_file(path)
   except Exception as e:  # safetensors raises its own error types for malformed files.
-    raise ValueError(f"{path} is not a readable safetensors file ({type(e).__name__}: {e}): "
-                     "truncated or a foreign file.") from e
+    raise errors.InputError(f"{path} is not a readable safetensors file ({type(e).__name__}: {e}): "
+                            "truncated or a foreign file.") from e
 
 
 def read(directory: str, read_params: bool = True) -> HfExport:
@@ -55,7 +56,7 @@ def read(directory: str, read_params: bool = True) -> HfExport:
   config_path = os.path.join(directory, writer.CONFIG_FILE)
   config = _read_config(config_path)
   if not isinstance(config, dict):
-    raise ValueError(f"{config_path} is not valid JSON: truncated or not an export.")
+    raise errors.InputError(f"{config_path} is not valid JSON: truncated or not an export.")
   model_config, task = hf_config.from_hf(config, config_path)
   tokenizer_path = os.path.join(directory, writer.SENTENCEPIECE_FILE)
   if not os.path.isfile(tokenizer_path):

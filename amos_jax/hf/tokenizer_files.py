@@ -17,6 +17,7 @@ not matched in text either.
 import json
 import os
 
+from amos_jax import errors
 from amos_jax import special_tokens
 
 TOKENIZER_JSON = "tokenizer.json"
@@ -47,14 +48,16 @@ def _read_model(path: str):
   model_type = proto.trainer_spec.model_type
   if model_type != sentencepiece_model_pb2.TrainerSpec.UNIGRAM:
     name = sentencepiece_model_pb2.TrainerSpec.ModelType.Name(model_type)
-    raise ValueError(f"{path}: the Hugging Face export converts unigram SentencePiece models "
-                     f"(data.tokenizer_model_type=unigram, the default); this one is {name}.")
+    raise errors.InputError(
+        f"{path}: the Hugging Face export converts unigram SentencePiece models "
+        f"(data.tokenizer_model_type=unigram, the default); this one is {name}.")
   spec = proto.normalizer_spec
   if not (spec.add_dummy_prefix and spec.remove_extra_whitespaces and spec.escape_whitespaces):
-    raise ValueError(f"{path}: expected SentencePiece's default whitespace handling "
-                     "(add_dummy_prefix, remove_extra_whitespaces, escape_whitespaces).")
+    raise errors.InputError(f"{path}: expected SentencePiece's default whitespace handling "
+                            "(add_dummy_prefix, remove_extra_whitespaces, escape_whitespaces).")
   if proto.trainer_spec.byte_fallback or proto.trainer_spec.treat_whitespace_as_suffix:
-    raise ValueError(f"{path}: byte_fallback and treat_whitespace_as_suffix are not supported.")
+    raise errors.InputError(
+        f"{path}: byte_fallback and treat_whitespace_as_suffix are not supported.")
   return proto
 
 
@@ -66,8 +69,8 @@ def build_tokenizer(sentencepiece_path: str):
   vocab = [(piece.piece, piece.score) for piece in proto.pieces]
   for token_id, piece in _SPECIALS:
     if vocab[token_id][0] != piece:
-      raise ValueError(f"{sentencepiece_path}: piece {token_id} is {vocab[token_id][0]!r}, "
-                       f"expected {piece!r}.")
+      raise errors.InputError(f"{sentencepiece_path}: piece {token_id} is {vocab[token_id][0]!r}, "
+                              f"expected {piece!r}.")
   tokenizer = Tokenizer(models.Unigram(vocab, unk_id=special_tokens.UNK_ID,
                                        byte_fallback=False))
   steps = []

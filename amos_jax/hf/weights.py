@@ -10,6 +10,8 @@ import re
 import flax.traverse_util
 import numpy as np
 
+from amos_jax import errors
+
 # Base-model attribute of AmosJaxForSequenceClassification (modeling_amos_jax.py).
 BASE_MODEL_PREFIX = "amos"
 
@@ -107,19 +109,19 @@ def from_torch_tensors(tensors: dict[str, np.ndarray], expected, source: str,
     name, kind = torch_name(path)
     want_shape = _TO_TORCH_SHAPE[kind](spec.shape)
     if name not in tensors:
-      raise ValueError(f"{source} lacks tensor {name!r} (shape {want_shape}) that {against} "
-                       f"needs.")
+      raise errors.InputError(f"{source} lacks tensor {name!r} (shape {want_shape}) that {against} "
+                              f"needs.")
     value = tensors[name]
     if tuple(value.shape) != want_shape:
-      raise ValueError(f"{source}: tensor {name!r} has shape {tuple(value.shape)} but "
-                       f"{against} needs {want_shape}.")
+      raise errors.InputError(f"{source}: tensor {name!r} has shape {tuple(value.shape)} but "
+                              f"{against} needs {want_shape}.")
     if np.dtype(value.dtype) != np.dtype(spec.dtype):
-      raise ValueError(f"{source}: tensor {name!r} is {np.dtype(value.dtype).name} but "
-                       f"{against} needs {np.dtype(spec.dtype).name}.")
+      raise errors.InputError(f"{source}: tensor {name!r} is {np.dtype(value.dtype).name} but "
+                              f"{against} needs {np.dtype(spec.dtype).name}.")
     flat[path] = _from_torch(value, kind, spec.shape)
     used.add(name)
   unused = sorted(set(tensors) - used)
   if unused:
-    raise ValueError(f"{source} has tensor {unused[0]!r} that {against} does not describe "
-                     f"({len(unused)} unexpected in all).")
+    raise errors.InputError(f"{source} has tensor {unused[0]!r} that {against} does not describe "
+                            f"({len(unused)} unexpected in all).")
   return flax.traverse_util.unflatten_dict(flat, sep="/")

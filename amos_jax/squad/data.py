@@ -9,6 +9,8 @@ import json
 import os
 from typing import NamedTuple
 
+from amos_jax import errors
+
 VERSIONS = ("2.0", "1.1")
 SPLIT_FILES = {"train": "train-v{version}.json", "validation": "dev-v{version}.json"}
 
@@ -32,42 +34,43 @@ def check_answers(example: Example, where: str):
   for answer in example.answers:
     found = example.context[answer.start:answer.start + len(answer.text)]
     if answer.start < 0 or found != answer.text:
-      raise ValueError(
+      raise errors.InputError(
           f"{where}: question {example.qid!r} has answer {answer.text!r} at answer_start "
           f"{answer.start}, but the context there reads {found!r}.")
   if example.is_impossible and example.answers:
-    raise ValueError(f"{where}: question {example.qid!r} is_impossible but has answers.")
+    raise errors.InputError(f"{where}: question {example.qid!r} is_impossible but has answers.")
 
 
 def _json_answers(qa: dict, where: str) -> tuple[Answer, ...]:
   try:
     return tuple(Answer(str(a["text"]), int(a["answer_start"])) for a in qa.get("answers", ()))
   except (KeyError, TypeError, ValueError) as e:
-    raise ValueError(f"{where}: question {qa['id']!r} has an answer without text and an "
-                     f"integer answer_start ({e!r}).") from None
+    raise errors.InputError(f"{where}: question {qa['id']!r} has an answer without text and an "
+                            f"integer answer_start ({e!r}).") from None
 
 
 def parse_json(record, where: str) -> list[Example]:
   """Examples of a parsed SQuAD JSON record; `where` names it in errors."""
   if not isinstance(record, dict) or not isinstance(record.get("data"), list):
-    raise ValueError(f"{where}: expected a SQuAD JSON object with a 'data' list of articles.")
+    raise errors.InputError(
+        f"{where}: expected a SQuAD JSON object with a 'data' list of articles.")
   examples = []
   for a, article in enumerate(record["data"]):
     for p, paragraph in enumerate(article.get("paragraphs", ())):
       context = paragraph.get("context")
       if not isinstance(context, str):
-        raise ValueError(f"{where}: article {a} paragraph {p} has no 'context' text.")
+        raise errors.InputError(f"{where}: article {a} paragraph {p} has no 'context' text.")
       for q, qa in enumerate(paragraph.get("qas", ())):
         if not qa.get("id"):
-          raise ValueError(f"{where}: article {a} paragraph {p} question {q} has no 'id'.")
+          raise errors.InputError(f"{where}: article {a} paragraph {p} question {q} has no 'id'.")
         if not isinstance(qa.get("question"), str):
-          raise ValueError(f"{where}: question {qa['id']!r} has no 'question' text.")
+          raise errors.InputError(f"{where}: question {qa['id']!r} has no 'question' text.")
         example = Example(str(qa["id"]), qa["question"], context, _json_answers(qa, where),
                           bool(qa.get("is_impossible", False)))
         check_answers(example, where)
         examples.append(example)
   if not examples:
-    raise ValueError(f"{where}: no questions found.")
+    raise errors.InputError(f"{where}: no questions found.")
   return examples
 
 
@@ -79,7 +82,7 @@ def load_json(path: str) -> list[Example]:
     with open(path, encoding="utf-8") as f:
       record = json.load(f)
   except json.JSONDecodeError as e:
-    raise ValueError(f"{path} is not valid JSON ({e}).") from e
+    raise errors.InputError(f"{path} is not valid JSON ({e}).") from e
   return parse_json(record, path)
 
 

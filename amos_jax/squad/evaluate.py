@@ -8,6 +8,7 @@ to every question (for v2.0 dev, the share of unanswerable questions).
 
 import json
 
+from amos_jax import errors
 from amos_jax.squad import data
 from amos_jax.squad import metrics
 
@@ -16,7 +17,7 @@ def _read(path: str) -> dict:
   with open(path, encoding="utf-8") as f:
     record = json.load(f)
   if not isinstance(record, dict):
-    raise ValueError(f"{path}: expected a JSON object of question id -> value.")
+    raise errors.InputError(f"{path}: expected a JSON object of question id -> value.")
   return record
 
 
@@ -26,7 +27,7 @@ def evaluate_files(data_file: str, predictions_file: str | None = None,
   """The official metrics of a predictions file (or of answering "" everywhere)."""
   examples = data.load_json(data_file)
   if always_no_answer == bool(predictions_file):
-    raise ValueError("Pass either a predictions file or always_no_answer.")
+    raise errors.InputError("Pass either a predictions file or always_no_answer.")
   predictions = ({e.qid: "" for e in examples} if always_no_answer
                  else _read(predictions_file))
   null_odds = _read(null_odds_file) if null_odds_file else None

@@ -12,6 +12,7 @@ from typing import NamedTuple, Sequence
 
 import numpy as np
 
+from amos_jax import errors
 from amos_jax import special_tokens
 from amos_jax.squad import data
 
@@ -34,11 +35,11 @@ def window_room(num_question_tokens: int, seq_len: int) -> int:
 def window_starts(num_context: int, room: int, doc_stride: int, qid: str) -> list[int]:
   """First context token of each window; the last window reaches the context's end."""
   if room < 1:
-    raise ValueError(f"Question {qid!r}: no room for context in a window ({room} tokens).")
+    raise errors.InputError(f"Question {qid!r}: no room for context in a window ({room} tokens).")
   if doc_stride < 1:
-    raise ValueError(f"doc_stride={doc_stride}: expected a positive number of tokens.")
+    raise errors.InputError(f"doc_stride={doc_stride}: expected a positive number of tokens.")
   if num_context > room and doc_stride > room:
-    raise ValueError(
+    raise errors.InputError(
         f"Question {qid!r}: its {num_context}-token context needs several windows of {room} "
         f"context tokens, but doc_stride={doc_stride} skips tokens between them; lower "
         "doc_stride or raise seq_len.")
@@ -130,7 +131,7 @@ def train_features(examples: Sequence[data.Example], tokenizer, seq_len: int, do
         starts.append(NO_ANSWER_POSITION)
         ends.append(NO_ANSWER_POSITION)
   if not rows:
-    raise ValueError("No SQuAD examples to convert.")
+    raise errors.InputError("No SQuAD examples to convert.")
   return {"input_ids": _padded(rows, seq_len),
           "start_positions": np.array(starts, np.int32),
           "end_positions": np.array(ends, np.int32)}
@@ -170,6 +171,6 @@ def eval_features(examples: Sequence[data.Example], tokenizer, seq_len: int, doc
       char_end.append(ends)
       max_context.append(is_max)
   if not rows:
-    raise ValueError("No SQuAD examples to convert.")
+    raise errors.InputError("No SQuAD examples to convert.")
   return EvalFeatures(_padded(rows, seq_len), np.array(example_index, np.int32),
                       np.stack(char_start), np.stack(char_end), np.stack(max_context))

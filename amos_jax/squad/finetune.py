@@ -17,6 +17,7 @@ import ml_collections
 import numpy as np
 import optax
 
+from amos_jax import errors
 from amos_jax import export
 from amos_jax.finetune import init_checkpoint
 from amos_jax.finetune import recipes
@@ -129,8 +130,9 @@ def _evaluate_export(config, workdir: str, mesh) -> dict:
   expected = task_info(config.version)
   if init.task is None or init.task.head != export.SPAN_HEAD or init.task.name != expected.name:
     found = "no task head" if init.task is None else f"task {init.task.name!r}"
-    raise ValueError(f"eval_only: {init.path} has {found}; expected a {expected.name} export "
-                     "such as <workdir>/seed_0/best.")
+    raise errors.InputError(
+        f"eval_only: {init.path} has {found}; expected a {expected.name} export "
+        "such as <workdir>/seed_0/best.")
   seeds.check_seq_len(config, init)
   examples, eval_features = _dev(config, init.tokenizer)
   task = SquadTask(config, examples, eval_features)

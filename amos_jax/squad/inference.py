@@ -3,6 +3,7 @@
 import jax
 import numpy as np
 
+from amos_jax import errors
 from amos_jax import export
 from amos_jax import special_tokens
 from amos_jax.squad import data
@@ -26,8 +27,8 @@ def answer(loaded, question: str, context: str, *, seq_len: int | None = None,
   context tokens a window holds when fewer.
   """
   if loaded.task is None or loaded.task.head != export.SPAN_HEAD:
-    raise ValueError("answer() needs a fine-tuned SQuAD export (task head 'span'); this one "
-                     f"has {'no task head' if loaded.task is None else loaded.task.name!r}.")
+    raise errors.InputError("answer() needs a fine-tuned SQuAD export (task head 'span'); this one "
+                            f"has {'no task head' if loaded.task is None else loaded.task.name!r}.")
   if not isinstance(question, str) or not isinstance(context, str):
     raise TypeError("answer() takes one question and one context, both str.")
   seq_len = min(seq_len or DEFAULT_SEQ_LEN, loaded.max_length)

@@ -14,6 +14,7 @@ import ml_collections
 import numpy as np
 from jax.sharding import PartitionSpec as P
 
+from amos_jax import errors
 from amos_jax import objective
 from amos_jax.models.amos import AmosModel
 from amos_jax.train import step as step_lib
@@ -82,7 +83,7 @@ def evaluate(eval_step_fn, params, batches, seed_key, mesh) -> dict[str, float]:
     histograms = histograms + np.asarray(batch_histograms)
     tokens += float(batch_tokens)
   if totals is None:
-    raise ValueError("The evaluation split produced no batches.")
+    raise errors.InputError("The evaluation split produced no batches.")
   results = {f"eval/{name}": float(value) / max(tokens, 1.0) for name, value in totals.items()}
   results["eval/rtd_auc"] = auc_from_histograms(histograms)
   return results

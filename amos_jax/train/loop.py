@@ -1,9 +1,9 @@
 """The pretraining program: `train_and_evaluate(config, workdir)`, callable from a notebook.
 
-Prepares the data if needed, initialises or resumes from the newest complete checkpoint
-(model, optimizer, step and data-stream position), trains with periodic logging,
-evaluation and asynchronous checkpoints, and on SIGTERM (or a multi-host preemption notice)
-saves at the next step boundary and returns.
+Holds the workdir's lock (one run per workdir), prepares the data if needed, initialises or
+resumes from the newest readable checkpoint (model, optimizer, step and data-stream
+position), trains with periodic logging, evaluation and asynchronous checkpoints, and on
+SIGTERM (or a multi-host preemption notice) saves at the next step boundary and returns.
 """
 
 import itertools
@@ -19,7 +19,9 @@ import jax.numpy as jnp
 import ml_collections
 
 from amos_jax import config_validation
+from amos_jax import errors
 from amos_jax import export
+from amos_jax import summaries
 from amos_jax.data import pipeline
 from amos_jax.data import prepare as prepare_lib
 from amos_jax.train import build as build_lib
@@ -28,6 +30,7 @@ from amos_jax.train import evaluation
 from amos_jax.train import flops as flops_lib
 from amos_jax.train import metric_logging
 from amos_jax.train import step as step_lib
+from amos_jax.train import workdir_lock
 
 TOKENIZER_FILE = export.TOKENIZER_FILE  # Copied into the workdir, as exports expect.
 
@@ -90,6 +93,13 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   """
   config_validation.validate(config, jax.device_count())
   os.makedirs(workdir, exist_ok=True)
+  with workdir_lock.hold(workdir):
+    return _train(config, workdir, stop_at_step)
+
+
+def _train(config: ml_collections.ConfigDict, workdir: str, stop_at_step: int | None):
+  """train_and_evaluate, once the config is checked and the workdir is this run's."""
+  started = time.perf_counter()
   _write_config(config, workdir)
 
   prepared = prepare_lib.prepare(config.data, seq_len=config.seq_len,
@@ -109,7 +119,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   else:
     state, data_state = restored
     if data_state.get("fingerprint") != prepared.fingerprint:
-      raise ValueError(
+      raise errors.InputError(
           f"The checkpoint in {checkpointer.directory} was trained on other data "
           f"(fingerprint {data_state.get('fingerprint')}) than {prepared.directory} "
           f"({prepared.fingerprint}); resume with the same data or use a new workdir.")
@@ -124,13 +134,16 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   eval_step = evaluation.make_eval_step(pretraining.model, config, pretraining.mesh)
   seed_key = build_lib.step_seed_key(config)
   eval_key = jax.random.fold_in(jax.random.key(config.seed), 2)
+  final_eval = None  # (step, results) of the latest evaluation, for the summary.
 
   def run_evaluation(step):
+    nonlocal final_eval
     batches = pipeline.eval_iterator(prepared, global_batch_size=config.batch_size, **host)
     batches = itertools.islice(batches, config.eval_batches or None)
     results = evaluation.evaluate(eval_step, state.params, batches, eval_key,
                                   pretraining.mesh)
     writer.write_scalars(step, results)
+    final_eval = step, results
     logging.info("eval at step %d: %s", step,
                  ", ".join(f"{k.split('/', 1)[1]} {v:.4f}" for k, v in results.items()))
 
@@ -173,7 +186,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
             f"({checkpointer.latest_step()}) holds finite parameters. Lower "
             "optimizer.learning_rate or check the data.")
 
-      if step % config.eval_every_steps == 0:
+      if step % config.eval_every_steps == 0 or step == config.num_train_steps:
         run_evaluation(step)
       preempted = notice.received or checkpointer.reached_preemption(step)
       if step in (config.num_train_steps, stop_at_step) or preempted:
@@ -191,6 +204,12 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
     checkpointer.wait_until_finished()
     checkpointer.close()
     writer.flush()
+  if jax.process_index() == 0:
+    logging.info("%s", summaries.pretraining(
+        workdir, start_step=start_step, step=int(state.step),
+        num_train_steps=config.num_train_steps, seconds=time.perf_counter() - started,
+        final_eval=final_eval, checkpoint_step=checkpointer.latest_step(),
+        tokenizer_file=TOKENIZER_FILE))
   return state
 
 

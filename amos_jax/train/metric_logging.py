@@ -1,4 +1,8 @@
-"""Where metrics go: TensorBoard and the log (clu writers) and DIR/metrics.jsonl."""
+"""Where metrics go: TensorBoard (clu's writer) and DIR/metrics.jsonl.
+
+Not to the log: the training loop writes one progress line per log step itself, and clu's
+LoggingWriter would repeat every scalar after it.
+"""
 
 import json
 import math
@@ -52,11 +56,12 @@ class JsonlWriter(metric_writers.MetricWriter):
 
 
 def create_writer(workdir: str) -> metric_writers.MetricWriter:
-  """TensorBoard + log + metrics.jsonl on the first host; log only elsewhere."""
+  """TensorBoard (written asynchronously) + metrics.jsonl on the first host; none elsewhere."""
   if jax.process_index() > 0:
-    return metric_writers.create_default_writer(None, just_logging=True)
+    return metric_writers.MultiWriter([])
   return metric_writers.MultiWriter([
-      metric_writers.create_default_writer(os.path.join(workdir, "tensorboard")),
+      metric_writers.AsyncWriter(
+          metric_writers.SummaryWriter(os.path.join(workdir, "tensorboard"))),
       JsonlWriter(os.path.join(workdir, "metrics.jsonl")),
   ])
 

@@ -1,0 +1,75 @@
+"""The last lines of pretraining, fine-tuning and export: outputs and next commands."""
+
+import os
+
+from amos_jax import summaries
+
+EVAL = {"eval/rtd_auc": 0.71234, "eval/mlm_accuracy/depth_1": 0.1,
+        "eval/mixture_weight/depth_1": 0.3, "eval/mlm_loss/depth_1": 5.0}
+
+
+def test_a_finished_pretraining_run_names_its_outputs_and_next_commands():
+  text = summaries.pretraining(
+      "/runs/amos tiny", start_step=0, step=200, num_train_steps=200, seconds=125.4,
+      final_eval=(200, EVAL), checkpoint_step=200, tokenizer_file="tokenizer.model")
+  assert text.splitlines() == [
+      "Pretraining finished: steps 0->200 of 200 in 2m05s.",
+      "  Final eval:  step 200: mlm_accuracy/depth_1 0.1000, rtd_auc 0.7123",
+      "  Checkpoint:  /runs/amos tiny/checkpoints/200",
+      "  Metrics:     /runs/amos tiny/metrics.jsonl",
+      "  TensorBoard: tensorboard --logdir='/runs/amos tiny/tensorboard'",
+      "  Tokenizer:   /runs/amos tiny/tokenizer.model",
+      "Next:",
+      "  python -m amos_jax.plots --workdir='/runs/amos tiny'",
+      "  python -m amos_jax.export --workdir='/runs/amos tiny' --out='/runs/amos tiny_export'",
+      "  python -m amos_jax.main --config=configs/glue.py:sst2 "
+      "--config.init_checkpoint='/runs/amos tiny' --config.data_dir=/path/to/glue "
+      "--workdir='/runs/amos tiny_sst2'",
+  ]
+
+
+def test_a_stopped_run_says_how_to_resume_and_when_nothing_was_evaluated():
+  text = summaries.pretraining(
+      "/w", start_step=100, step=150, num_train_steps=200, seconds=3725, final_eval=None,
+      checkpoint_step=150, tokenizer_file="tokenizer.model")
+  lines = text.splitlines()
+  assert lines[0] == ("Pretraining stopped at step 150 of 200 (ran 100->150 in 1h02m05s); run "
+                      "the same command again to resume.")
+  assert lines[1] == "  Final eval:  none in this run"
+  assert lines[2] == "  Checkpoint:  /w/checkpoints/150"
+
+
+def test_finetuning_names_the_medians_results_and_best_seed():
+  def seed(number, accuracy):
+    return {"seed": number, "num_train_steps": 8, "checkpoint": f"/ft/seed_{number}/best",
+            "best": {"metrics": {"validation": {"accuracy": accuracy}}}}
+  results = {"task": "sst2", "primary_metric": "accuracy", "primary_split": "validation",
+             "seeds": [seed(0, 0.5), seed(1, 0.75)],
+             "median": {"validation": {"accuracy": 0.625}}}
+  lines = summaries.finetuning("/ft", results, seconds=61, results_file="results.json"
+                               ).splitlines()
+  assert lines[:5] == [
+      "Fine-tuning sst2 finished: 2 seed(s) x 8 steps in 1m01s.",
+      "  Median validation: accuracy 0.6250",
+      "  Results:           /ft/results.json",
+      "  Best models:       /ft/seed_0/best, /ft/seed_1/best",
+      "  Best by accuracy:  seed 1 (/ft/seed_1/best)",
+  ]
+  assert lines[5] == "Next:"
+  assert ("--config.eval_only=True --config.init_checkpoint=/ft/seed_1/best" in lines[6]
+          and "--workdir=/ft/eval" in lines[6])
+  assert "inference.load('/ft/seed_1/best').predict" in lines[7]
+
+
+def test_export_lists_its_files_and_how_to_use_them(tmp_path):
+  out = str(tmp_path / "export")
+  os.makedirs(out)
+  for name, size in (("config.json", 1000), ("params.msgpack", 2_500_000)):
+    with open(os.path.join(out, name), "wb") as file:
+      file.write(b"x" * size)
+  lines = summaries.export(out, source="/w", files=["config.json", "params.msgpack"]
+                           ).splitlines()
+  assert lines[:3] == [f"Exported the encoder to {out}.", "  From:  /w",
+                       "  Files: config.json (0.0 MB), params.msgpack (2.5 MB)"]
+  assert f"inference.load({out!r}).encode" in lines[4]
+  assert f"--config.init_checkpoint={out} " in lines[5]

@@ -24,18 +24,22 @@ MATMUL_OPCODES = frozenset({"dot", "convolution", "ragged-dot"})
 # cuBLAS/cuBLASLt gemms and oneDNN/XNNPACK matmuls arrive as custom calls or custom fusions.
 MATMUL_TARGET = re.compile(r"gemm|matmul|conv", re.IGNORECASE)
 FUSED_ATTENTION_TARGET = re.compile(r"fmha|flash|attention", re.IGNORECASE)
-# Op-name fragments of JAX's PRNG (threefry rounds, key splits, bits -> uniform -> bernoulli).
-RNG_NAME = re.compile(r"threefry|random_bits|rng_bit_generator|rng_uniform|_uniform\b|"
-                      r"_bernoulli|_gumbel\b|iota_2x32_shape")
+# Op-name fragments of random-bit generation (threefry rounds and key splits, jax.random's bits,
+# XLA's RngBitGenerator). Turning bits into uniforms and masks is cheap elementwise work and is
+# left to the op's scope, so a dropout fused into a LayerNorm is not counted as RNG.
+RNG_NAME = re.compile(r"threefry|random_bits|rng_bit_generator|iota_2x32_shape")
 RNG_OPCODES = frozenset({"rng-bit-generator", "rng", "rng-get-and-update-state"})
+# ThreeFry's rounds (rotations and xors of uint32 words): jax.random's threefry2x32 lowers to
+# them without its name on the op, so its hashing is found by these opcodes together.
+THREEFRY_ROUND_OPCODES = frozenset({"xor", "shift-left", "shift-right-logical"})
 ATTENTION_SCOPE = re.compile(r"(^|/)attention(/|$)")
 # The MLM heads (tied logits over the vocabulary) under their flax scope and method name.
 VOCABULARY_SCOPE = re.compile(r"(^|/)mlm_head(/|$)|mlm_logits")
 # Python functions of the objective whose work is [.., V]: tied logits, softmax/cross-entropy,
-# the Gumbel sample and the embedding of the sampled one-hot tokens.
+# the Gumbel sample (its random bits included) and the embedding of the sampled tokens.
 VOCABULARY_FUNCTIONS = re.compile(
     r"^(_?tied_output|_?embed_sampled|_cross_entropy|_target_logit|_target_is_top|"
-    r"straight_through_gumbel|_gumbel_|gumbel_noise)")
+    r"straight_through_gumbel|_gumbel_|gumbel_noise|_random_bits)")
 # Arithmetic that makes a fusion elementwise/normalisation work rather than data movement.
 ARITHMETIC_OPCODES = frozenset({
     "add", "subtract", "multiply", "divide", "maximum", "minimum", "power", "remainder",
@@ -44,6 +48,11 @@ ARITHMETIC_OPCODES = frozenset({
     "reduce-precision", "clamp", "and", "or", "xor", "not", "floor", "ceil",
     "round-nearest-even", "round-nearest-afz", "is-finite", "atan2", "sine", "cosine",
     "shift-left", "shift-right-logical", "shift-right-arithmetic", "popcnt", "count-leading-zeros"})
+
+_PARTIAL_READS = frozenset({"fusion", "gather", "dynamic-slice", "parameter"})
+# A fusion's parameters and reshapes: flattening makes sizes that are no dimension of the model
+# (tiny's 64 x 64 relative-bias table reshaped to 4096 rows, its vocab_size).
+_RESHAPES = frozenset({"parameter", "bitcast", "reshape"})
 
 _HEADER = re.compile(r"^(?:ENTRY\s+)?%?(?P<name>[^\s(]+)\s+\(.*\)\s+->\s+.*\{\s*$")
 _INSTRUCTION = re.compile(
@@ -95,11 +104,16 @@ class HloModule:
     return found
 
   def dims(self, instruction: Instruction) -> set:
-    """Dimension sizes of the instruction's result and operands."""
+    """Dimension sizes of the instruction's result and of the operands it reads in full.
+
+    Not a fusion's operands (its fused instructions show what it reads) nor the table a
+    gather picks rows from: an embedding lookup reads B x L rows, not the vocabulary.
+    """
     sizes = set(instruction.dims)
-    for operand in instruction.operands:
-      if operand in self.instructions:
-        sizes.update(self.instructions[operand].dims)
+    if instruction.opcode not in _PARTIAL_READS:
+      for operand in instruction.operands:
+        if operand in self.instructions:
+          sizes.update(self.instructions[operand].dims)
     return sizes
 
 
@@ -193,16 +207,21 @@ def categorise(module: HloModule, name: str, vocab_size: int,
   if any(FUSED_ATTENTION_TARGET.search(t) for t in targets):
     return "attention"
   is_matmul = bool(opcodes & MATMUL_OPCODES) or any(MATMUL_TARGET.search(t) for t in targets)
-  if not is_matmul and (opcodes & RNG_OPCODES or any(RNG_NAME.search(i.op_name)
-                                                     for i in contents)):
-    return "rng"
+  is_vocabulary = bool(
+      VOCABULARY_SCOPE.search(op_name)
+      or any(VOCABULARY_FUNCTIONS.match(f) for f in functions)
+      or (not vocab_size_is_ambiguous and any(vocab_size in module.dims(i) for i in contents
+                                           if i.opcode not in _RESHAPES)))
+  if not is_matmul and (opcodes & RNG_OPCODES or THREEFRY_ROUND_OPCODES <= opcodes
+                        or any(RNG_NAME.search(i.op_name) for i in contents)):
+    # The Gumbel noise's bits are part of the vocabulary-sized sample; the rest (dropout
+    # masks, token masking, keys) is the RNG row.
+    return "vocabulary" if is_vocabulary else "rng"
   if _is_optimizer_file(innermost_file):
     return "optimizer"
   if ATTENTION_SCOPE.search(op_name):
     return "attention"
-  if (VOCABULARY_SCOPE.search(op_name)
-      or any(VOCABULARY_FUNCTIONS.match(f) for f in functions)
-      or (not vocab_size_is_ambiguous and any(vocab_size in module.dims(i) for i in contents))):
+  if is_vocabulary:
     return "vocabulary"
   if is_matmul:
     return "matmul"

@@ -8,8 +8,9 @@ traces --steps steps, maps every profiled op to its instruction in the compiled 
 device time per category (matmul, attention, vocabulary-sized work, elementwise/LayerNorm,
 RNG, optimizer, collectives, other; benchmarks/hlo_categories.py says what goes where) and the
 longest ops. The trace stays in --trace_dir for TensorBoard/XProf.
-On GPU run with XLA_FLAGS=--xla_gpu_enable_command_buffer= (benchmarks/gpu.sh does): ops
-replayed inside CUDA graphs are not reported one by one.
+While the profiler is on, XLA:GPU runs its command buffers (CUDA graphs) op by op, so every op
+is reported and the traced wall-clock step can be a little slower than train_step.py's; on CPU
+the profiler itself slows the step (about 2x for tiny).
 """
 
 import glob
@@ -78,9 +79,10 @@ def main(_):
   text = compiled.as_text()
   module = hlo_categories.parse_module(text)
   module_name = text.split(None, 2)[1].rstrip(",")
-  times, source, devices = profile_table.op_times_ns(profile, module_name)
+  platform = jax.devices()[0].platform
+  times, source, devices = profile_table.op_times_ns(profile, module_name, platform)
   local_rows = config.batch_size // jax.device_count()
-  micro_batches = step_lib.accumulation_steps(config, local_rows, jax.devices()[0].platform)
+  micro_batches = step_lib.accumulation_steps(config, local_rows, platform)
   ambiguous = vocab_size_is_ambiguous(config, micro_batches)
   rows, ops, unmatched = profile_table.summarise(times, module, config.model.vocab_size,
                                                  ambiguous)
@@ -94,7 +96,7 @@ def main(_):
         f"wall; trace in {trace_dir}")
   print(f"op times from: {source}; {len(times)} distinct ops")
   if not times:
-    print("no per-op events in the trace: nothing to attribute (on GPU, were CUDA graphs on?)")
+    print("no per-op events in the trace: nothing to attribute")
     return
   if unmatched:
     print(f"{unmatched / total:.1%} of op time is in ops not found in the compiled module "

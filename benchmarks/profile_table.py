@@ -5,7 +5,7 @@ import collections
 from benchmarks import hlo_categories
 
 
-def op_times_ns(profile, module_name: str):
+def op_times_ns(profile, module_name: str, platform: str):
   """({HLO instruction name: total ns}, where the times came from, devices) for one module.
 
   On GPU/TPU each device plane has an "XLA Ops" line with one event per executed op. XLA:CPU
@@ -22,7 +22,8 @@ def op_times_ns(profile, module_name: str):
         if (ops_only and "hlo_op" not in stats) or stats.get("hlo_module",
                                                              module_name) != module_name:
           continue
-        times[str(stats.get("hlo_op", event.name)).lstrip("%")] += event.duration_ns
+        name = str(stats.get("hlo_op", event.name)).lstrip("%").split(" ")[0]
+        times[name] += event.duration_ns
     return times
 
   device_planes = [p for p in profile.planes if p.name.startswith("/device:")]
@@ -32,8 +33,13 @@ def op_times_ns(profile, module_name: str):
     devices = len({p.name for p, _ in ops_lines})
     return times, f"'XLA Ops' lines of {devices} device plane(s)", devices
   host_lines = [l for p in profile.planes if p.name.startswith("/host:") for l in p.lines]
-  return (collect(host_lines, ops_only=True), "host thread events of XLA:CPU's thunks (no device plane; ops "
-          "on different threads overlap)", 1)
+  if platform == "cpu":
+    source = ("host thread events of XLA:CPU's thunks (no device plane; ops on different "
+              "threads overlap)")
+  else:
+    source = (f"host thread events only: the trace has no {platform} device plane (is the "
+              "device tracer, e.g. CUPTI, missing?), so these are host-side times")
+  return collect(host_lines, ops_only=True), source, 1
 
 
 def summarise(times_ns, module, vocab_size: int, vocab_size_is_ambiguous: bool):

@@ -16,7 +16,7 @@ CATEGORIES = ("matmul", "attention", "vocabulary", "elementwise", "rng", "optimi
               "collectives", "other")
 
 # Ops that only run other computations: their time is their children's, profiled on their own.
-CONTAINER_OPCODES = frozenset({"while", "conditional", "call", "async-start", "async-done"})
+CONTAINER_OPCODES = frozenset({"while", "conditional", "call"})
 COLLECTIVE_OPCODES = frozenset({
     "all-reduce", "all-gather", "reduce-scatter", "all-to-all", "collective-permute",
     "collective-broadcast", "send", "recv", "ragged-all-to-all"})
@@ -76,7 +76,7 @@ class Instruction:
   operands: tuple  # Operand instruction names.
   op_name: str
   frame_id: int  # 0 when the instruction carries no Python stack.
-  calls: str | None  # The fused computation of a fusion.
+  calls: str | None  # The computation a fusion (or async op) runs.
   fusion_kind: str | None
   custom_call_target: str | None
 
@@ -88,7 +88,7 @@ class HloModule:
   frames: dict  # stack frame id -> (file name, function name) of the innermost Python frame
 
   def contents(self, instruction: Instruction) -> list:
-    """The instruction and, for a fusion, every instruction fused into it (recursively)."""
+    """The instruction and, for a fusion or async op, every instruction it runs (recursively)."""
     found, pending = [instruction], [instruction.calls] if instruction.calls else []
     seen = set()
     while pending:
@@ -167,7 +167,7 @@ def parse_module(text: str) -> HloModule:
     instruction = Instruction(
         name=match.group("name"), opcode=match.group("opcode"), dims=dims, operands=operands,
         op_name=find(_OP_NAME) or "", frame_id=int(find(_FRAME) or 0),
-        calls=find(_CALLS) if match.group("opcode") == "fusion" else None,
+        calls=find(_CALLS),
         fusion_kind=find(_KIND), custom_call_target=find(_TARGET))
     instructions[instruction.name] = instruction
     computations[current].append(instruction.name)
@@ -206,7 +206,7 @@ def categorise(module: HloModule, name: str, vocab_size: int,
     return "collectives"
   if any(FUSED_ATTENTION_TARGET.search(t) for t in targets):
     return "attention"
-  is_matmul = bool(opcodes & MATMUL_OPCODES) or any(MATMUL_TARGET.search(t) for t in targets)
+  is_matmul = _has_matmul(contents)
   is_vocabulary = bool(
       VOCABULARY_SCOPE.search(op_name)
       or any(VOCABULARY_FUNCTIONS.match(f) for f in functions)
@@ -235,9 +235,12 @@ def scope(module: HloModule, instruction: Instruction) -> str:
   return instruction.op_name or _most_common(i.op_name for i in module.contents(instruction))
 
 
+def _has_matmul(contents) -> bool:
+  return any(i.opcode in MATMUL_OPCODES or (
+      i.custom_call_target and MATMUL_TARGET.search(i.custom_call_target)
+      and not FUSED_ATTENTION_TARGET.search(i.custom_call_target)) for i in contents)
+
+
 def is_matmul(module: HloModule, name: str) -> bool:
   """Whether the op is (or fuses) a matrix product, whatever category holds its time."""
-  contents = module.contents(module.instructions[name])
-  return any(i.opcode in MATMUL_OPCODES or (i.custom_call_target and not
-             FUSED_ATTENTION_TARGET.search(i.custom_call_target) and
-             MATMUL_TARGET.search(i.custom_call_target)) for i in contents)
+  return _has_matmul(module.contents(module.instructions[name]))

@@ -91,7 +91,8 @@ def main(_):
 
   print(f"devices: {jax.device_count()} x {jax.devices()[0].device_kind}")
   print(f"batch: {config.batch_size} x {config.seq_len}, dtype {config.model.dtype}, "
-        f"attention {config.model.attention_implementation or 'xla'}, {micro_batches} micro-batch(es)")
+        f"attention {config.model.attention_implementation or 'xla'}, "
+        f"{micro_batches} micro-batch(es)")
   print(f"compile: {compile_s:.1f} s; traced {FLAGS.steps} step(s): {step_s * 1e3:.1f} ms/step "
         f"wall; trace in {trace_dir}")
   print(f"op times from: {source}; {len(times)} distinct ops")

@@ -1,4 +1,4 @@
-"""The pretraining step on a random batch, as benchmarks/train_step.py and profile_step.py run it."""
+"""The pretraining step on a random batch, as train_step.py and profile_step.py run it."""
 
 import numpy as np
 

@@ -1,4 +1,4 @@
-"""benchmarks/profile_table.py reads per-op times from CPU and GPU traces and sums them into rows."""
+"""benchmarks/profile_table.py reads per-op times from CPU and GPU traces, sums them into rows."""
 
 import jax
 
@@ -48,8 +48,9 @@ planes {
   id: 1 name: "/host:CPU"
   lines { id: 1 name: "tf_XLAEigen/1"
     events { metadata_id: 1 duration_ps: 9000000 }
-    events { metadata_id: 2 duration_ps: 4000000 stats { metadata_id: 8 str_value: "copy.3" }
-                                                 stats { metadata_id: 9 str_value: "jit_train_step" } } }
+    events { metadata_id: 2 duration_ps: 4000000
+             stats { metadata_id: 8 str_value: "copy.3" }
+             stats { metadata_id: 9 str_value: "jit_train_step" } } }
   event_metadata { key: 1 value { id: 1 name: "ThunkExecutor::Execute" } }
   event_metadata { key: 2 value { id: 2 name: "copy.3" } }
   stat_metadata { key: 8 value { id: 8 name: "hlo_op" } }

@@ -41,14 +41,6 @@ flags.DEFINE_integer("top", 15, "How many of the longest ops to list.")
 FLAGS = flags.FLAGS
 
 
-def vocab_size_is_ambiguous(config, micro_batches: int) -> bool:
-  """Whether a non-vocabulary dimension of the step equals vocab_size (base: 64 x 512)."""
-  rows = config.batch_size // jax.device_count()
-  others = {config.seq_len, config.model.hidden_size, rows * config.seq_len,
-            rows // micro_batches * config.seq_len, config.model.ffn_size}
-  return config.model.vocab_size in others
-
-
 def traced_steps(compiled, state, batch, key, steps: int, trace_dir: str):
   """Runs `steps` steps under the profiler; returns (ProfileData, wall seconds per step)."""
   jax.profiler.start_trace(trace_dir)
@@ -83,7 +75,7 @@ def main(_):
   times, source, devices = profile_table.op_times_ns(profile, module_name, platform)
   local_rows = config.batch_size // jax.device_count()
   micro_batches = step_lib.accumulation_steps(config, local_rows, platform)
-  ambiguous = vocab_size_is_ambiguous(config, micro_batches)
+  ambiguous = profile_table.vocab_size_is_ambiguous(config, jax.device_count(), micro_batches)
   rows, ops, unmatched = profile_table.summarise(times, module, config.model.vocab_size,
                                                  ambiguous)
   per_step = FLAGS.steps * devices

@@ -42,6 +42,14 @@ def op_times_ns(profile, module_name: str, platform: str):
   return collect(host_lines, ops_only=True), source, 1
 
 
+def vocab_size_is_ambiguous(config, device_count: int, micro_batches: int) -> bool:
+  """Whether a non-vocabulary dimension of the step equals vocab_size (base: 64 x 512)."""
+  rows = config.batch_size // device_count
+  others = {config.seq_len, config.model.hidden_size, config.model.ffn_size,
+            rows * config.seq_len, rows // micro_batches * config.seq_len}
+  return config.model.vocab_size in others
+
+
 def summarise(times_ns, module, vocab_size: int, vocab_size_is_ambiguous: bool):
   """(rows: {category: (ns, matmul ns)}, ops: [(ns, name, category)] longest first, unmatched ns).
 

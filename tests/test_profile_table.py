@@ -3,6 +3,7 @@
 import jax
 
 from benchmarks import profile_table
+from configs import base, small
 from tests.test_hlo_categories import MODULE, VOCAB
 
 
@@ -69,3 +70,14 @@ def test_cpu_op_times_are_the_host_events_that_name_an_hlo_op():
   times, source, _ = profile_table.op_times_ns(xspace(CPU_TRACE), "jit_train_step", "cpu")
   assert dict(times) == {"copy.3": 4000}
   assert "XLA:CPU" in source
+
+
+def test_base_at_64_x_512_tokens_makes_the_vocabulary_size_ambiguous():
+  config = base.get_config()
+  config.batch_size, config.seq_len = 64, 512  # 32768 tokens, 32768 words.
+  assert profile_table.vocab_size_is_ambiguous(config, device_count=1, micro_batches=1)
+  # Split over 8 devices the rows no longer multiply to the vocabulary size.
+  assert not profile_table.vocab_size_is_ambiguous(config, device_count=8, micro_batches=1)
+  config = small.get_config()
+  config.batch_size, config.seq_len = 512, 128
+  assert not profile_table.vocab_size_is_ambiguous(config, device_count=1, micro_batches=1)

@@ -7,8 +7,10 @@
 # peak) for small and base with XLA or cuDNN attention. jax's cuDNN attention has no dropout,
 # so its rows (and an XLA row to compare with) run with attention dropout off.
 #
-#   [TRACE_ROOT=dir] bash benchmarks/gpu.sh [more flags, applied to every benchmark row]
+#   [TRACE_ROOT=dir] bash benchmarks/gpu.sh [more flags, applied to every benchmark row] \
+#     2>&1 | tee gpu.log
 #
+# (The whole log runs to ~15k characters; keep it in a file, not only a terminal's tail.)
 # Each run is bounded by its own timeout and by what is left of the budget, so one failing or
 # stalling setting cannot hide the others; rows that no longer fit say so. The runs share a
 # persistent compilation cache: the profiled steps are the benchmarked ones (XLA runs command

@@ -45,9 +45,9 @@ def test_prepare_mode_writes_the_prepared_data(tmp_path):
   assert metadata["splits"]["train"]["rows"] > 0
 
 
-def test_profile_prints_a_category_table_whose_shares_sum_to_the_whole():
+def test_profile_prints_a_category_table_whose_shares_sum_to_the_whole(tmp_path):
   out = run(["benchmarks/profile_step.py", "--config=configs/tiny.py", "--steps=1",
-             "--config.batch_size=8", "--top=5"])
+             "--config.batch_size=8", "--top=5", f"--trace_dir={tmp_path}"])
   lines = out.splitlines()
   start = next(i for i, line in enumerate(lines) if line.startswith("category"))
   rows = {}
@@ -63,3 +63,4 @@ def test_profile_prints_a_category_table_whose_shares_sum_to_the_whole():
   for category in ("matmul", "attention", "vocabulary", "rng", "optimizer"):
     assert rows[category][0] > 0, out
   assert "top 5 ops:" in out and "host thread events" in out, out
+  assert list(tmp_path.glob("**/*.xplane.pb")), "the trace stays in --trace_dir"

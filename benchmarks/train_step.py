@@ -21,32 +21,20 @@ host_memory.reexec_with_huge_pages()  # Before JAX allocates anything; see host_
 from absl import app, flags
 import jax
 import jax.numpy as jnp
-import numpy as np
 from ml_collections import config_flags
 
-from amos_jax import special_tokens
-from amos_jax.train import build as build_lib
 from amos_jax.train import flops as flops_lib
 from amos_jax.train import step as step_lib
+from benchmarks import synthetic_step
 
 config_flags.DEFINE_config_file("config", None, "Config file, e.g. configs/small.py.")
 flags.DEFINE_integer("steps", 10, "Timed steps after compilation and one warm-up step.")
 FLAGS = flags.FLAGS
 
 
-def random_batch(config, rng):
-  ids = rng.integers(len(special_tokens.NEVER_MASKED), config.model.vocab_size,
-                     size=(config.batch_size, config.seq_len), dtype=np.int32)
-  ids[:, 0], ids[:, -1] = special_tokens.CLS_ID, special_tokens.SEP_ID
-  return {"input_ids": ids}
-
-
 def main(_):
   config = FLAGS.config
-  pretraining = build_lib.build(config)
-  state = build_lib.initial_state(pretraining, config)
-  key = build_lib.step_seed_key(config)
-  batch = step_lib.shard_batch(random_batch(config, np.random.default_rng(0)), pretraining.mesh)
+  pretraining, state, batch, key = synthetic_step.prepare(config)
 
   dtype = jnp.dtype(config.model.dtype)
   peak_before = flops_lib.measure_matmul_peak(dtype)

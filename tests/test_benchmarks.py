@@ -7,6 +7,8 @@ import sys
 
 import pytest
 
+from benchmarks import hlo_categories
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -41,3 +43,24 @@ def test_prepare_mode_writes_the_prepared_data(tmp_path):
        f"--workdir={tmp_path}"])
   metadata = json.load(open(tmp_path / "data" / "metadata.json"))
   assert metadata["splits"]["train"]["rows"] > 0
+
+
+def test_profile_prints_a_category_table_whose_shares_sum_to_the_whole(tmp_path):
+  out = run(["benchmarks/profile_step.py", "--config=configs/tiny.py", "--steps=1",
+             "--config.batch_size=8", "--top=5", f"--trace_dir={tmp_path}"])
+  lines = out.splitlines()
+  start = next(i for i, line in enumerate(lines) if line.startswith("category"))
+  rows = {}
+  for line in lines[start + 1:]:
+    name, ms, share = line.split()[:3]
+    rows[name] = (float(ms), float(share.rstrip("%")))
+    if name == "total":
+      break
+  assert list(rows) == list(hlo_categories.CATEGORIES) + ["total"], out
+  assert abs(sum(share for name, (_, share) in rows.items() if name != "total") - 100) < 0.5
+  assert rows["total"][1] == 100.0
+  # The tiny step has real work in each of these; an op mapping that broke would leave it empty.
+  for category in ("matmul", "attention", "vocabulary", "rng", "optimizer"):
+    assert rows[category][0] > 0, out
+  assert "top 5 ops:" in out and "host thread events" in out, out
+  assert list(tmp_path.glob("**/*.xplane.pb")), "the trace stays in --trace_dir"

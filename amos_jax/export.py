@@ -364,6 +364,7 @@ def export_checkpoint(workdir: str, out_dir: str, *, dtype: str | None = None,
   init = init_checkpoint.load(workdir, read_params=False)
   if init.kind == init_checkpoint.PRETRAINING_WORKDIR:
     step, params = checkpointing.load_params(os.path.join(workdir, "checkpoints"), step)
+    logging.info("Exporting the encoder of checkpoint step %d in %s.", step, workdir)
   elif step is not None:
     raise errors.InputError(f"--step applies to pretraining workdirs; {workdir} is an export.")
   else:

@@ -196,7 +196,7 @@ def main(argv):
   arms += [(f"AMOS :{preset}", pretrain(preset, preset, steps)) for preset in FLAGS.ablations]
   if FLAGS.equal_wallclock:
     equal_steps = int(round(steps * amos["seconds"] / electra["seconds"]))
-    arms.insert(2, (f"ELECTRA, AMOS's wall-clock",
+    arms.insert(2, ("ELECTRA, AMOS's wall-clock",
                     pretrain("electra_equal_time", "electra", equal_steps)))
 
   rows = []

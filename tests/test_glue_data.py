@@ -5,7 +5,6 @@ import os
 import pytest
 
 from amos_jax.glue import data
-from amos_jax.glue import tasks
 from amos_jax.glue.data import Example
 
 MNLI_HEADER = [

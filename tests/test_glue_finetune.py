@@ -233,4 +233,4 @@ def test_a_second_run_into_the_same_workdir_fails_at_once(workdir, glue_dir, tmp
     with pytest.raises(workdir_lock.WorkdirInUseError, match=f"in use by another run \\(pid "
                                                              f"{os.getpid()} on host "):
       finetune.finetune_and_evaluate(make_config("sst2", workdir, glue_dir), out)
-  assert not os.path.exists(os.path.join(out, finetune.RESULTS_FILE))
+  assert not os.path.exists(os.path.join(out, seeds.RESULTS_FILE))

@@ -108,7 +108,6 @@ def finetune_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   With `config.eval_only`, scores the fine-tuned export `config.init_checkpoint` instead
   (writing workdir/eval_results.json). Returns the results record.
   """
-  started = time.perf_counter()
   mesh = mesh or train_step_lib.make_mesh()
   if config.get("eval_only"):
     return _evaluate_export(config, workdir, mesh)

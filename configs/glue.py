@@ -17,7 +17,8 @@ AMOS.md, amos_jax/glue/tasks.py) from hidden size 768, a small-encoder one below
 """
 
 import ml_collections
-from ml_collections import config_dict
+
+from configs import finetuning
 
 
 def get_config(task=None):
@@ -38,21 +39,7 @@ def get_config(task=None):
   config.max_eval_examples = 0  # The first N of each dev split; 0 = all.
 
   config.seq_len = 128  # [CLS] a [SEP] b [SEP], truncated longest-first.
-  # AMOS reports the median of 5 seeds; the seed sets the head init, data order and dropout.
-  config.seeds = (0, 1, 2, 3, 4)
-
-  # None: the recipe for the encoder's size (see above).
-  config.batch_size = config_dict.placeholder(int)  # Global, across all devices.
-  config.learning_rate = config_dict.placeholder(float)
-  config.num_epochs = config_dict.placeholder(int)
-  config.warmup_fraction = config_dict.placeholder(float)  # Of all steps; then linear decay.
-  # The authors' AdamW; they do not clip gradients.
-  config.optimizer = ml_collections.ConfigDict(dict(
-      b1=0.9, b2=0.98, eps=1e-6, weight_decay=0.01))
-  config.dropout_rate = 0.1  # Encoder and head.
-  config.attention_dropout_rate = 0.1  # The encoder's attention probabilities.
-
-  config.eval_every_steps = 0  # 0: after every epoch (and always at the end).
+  finetuning.add_training_fields(config)
   config.eval_batch_size = 64
   config.log_every_steps = 50
   return config

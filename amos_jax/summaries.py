@@ -93,8 +93,8 @@ def finetuning(workdir: str, results: dict, *, seconds: float, results_file: str
       (f"Best by {primary}", f"seed {best['seed']} ({best['checkpoint']})"),
   ]
   kept = shlex.quote(best["checkpoint"])
-  if task == "squad":
-    config_arg, data_dir = "configs/squad.py", "/path/to/squad"
+  if task.startswith("squad_v"):  # "squad_v2.0" or "squad_v1.1".
+    config_arg, data_dir = f"configs/squad.py:{task[len('squad_v'):]}", "/path/to/squad"
     use = "answer('Who wrote it?', 'It was written by Ada.')"
   else:
     config_arg, data_dir = f"configs/glue.py:{task}", "/path/to/glue"

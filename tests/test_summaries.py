@@ -73,3 +73,14 @@ def test_export_lists_its_files_and_how_to_use_them(tmp_path):
                        "  Files: config.json (0.0 MB), params.msgpack (2.5 MB)"]
   assert f"inference.load({out!r}).encode" in lines[4]
   assert f"--config.init_checkpoint={out} " in lines[5]
+
+
+def test_squad_finetuning_names_its_config_and_answer():
+  results = {"task": "squad_v1.1", "primary_metric": "f1", "primary_split": "validation",
+             "seeds": [{"seed": 0, "num_train_steps": 4, "checkpoint": "/qa/seed_0/best",
+                        "best": {"metrics": {"validation": {"f1": 80.0}}}}],
+             "median": {"validation": {"f1": 80.0}}}
+  lines = summaries.finetuning("/qa", results, seconds=5, results_file="results.json"
+                               ).splitlines()
+  assert "--config=configs/squad.py:1.1 --config.eval_only=True" in lines[-2]
+  assert "inference.load('/qa/seed_0/best').answer(" in lines[-1]

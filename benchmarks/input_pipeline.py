@@ -1,7 +1,7 @@
 """Input pipeline throughput: preparation (MB of text/s, tokens/s) and training reads.
 
 python benchmarks/input_pipeline.py                       # the bundled sample
-python benchmarks/input_pipeline.py --text_files=/work/shared/data/wikitext2/valid.txt
+python benchmarks/input_pipeline.py --text_files=../shared/data/wikitext2/valid.txt
 
 Prints `prepare: ...` lines and `read: N tokens/s`, the tokens delivered as device-ready
 batches ({"input_ids": int32 [batch, seq_len]}) by pipeline.train_iterator.

@@ -14,11 +14,6 @@ from tests import export_helpers
 
 
 @pytest.fixture(scope="module")
-def tokenizer_path(tmp_path_factory):
-  return export_helpers.train_tokenizer(str(tmp_path_factory.mktemp("tokenizer")))
-
-
-@pytest.fixture(scope="module")
 def pristine_export(tmp_path_factory, tokenizer_path):
   return export_helpers.export_pretrained(str(tmp_path_factory.mktemp("pristine")),
                                           tokenizer_path)

@@ -66,17 +66,6 @@ def make_glue_dir(directory, num_train=256, num_dev=64):
 
 
 @pytest.fixture(scope="module")
-def tokenizer_path(tmp_path_factory):
-  return export_helpers.train_tokenizer(str(tmp_path_factory.mktemp("tokenizer")))
-
-
-@pytest.fixture(scope="module")
-def workdir(tmp_path_factory, tokenizer_path):
-  return export_helpers.make_pretraining_workdir(str(tmp_path_factory.mktemp("pre") / "run"),
-                                                 tokenizer_path)
-
-
-@pytest.fixture(scope="module")
 def glue_dir(tmp_path_factory):
   return make_glue_dir(str(tmp_path_factory.mktemp("glue")))
 

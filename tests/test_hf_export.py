@@ -48,16 +48,6 @@ TOKENIZER_SAMPLE = [
 
 
 @pytest.fixture(scope="module")
-def tokenizer_path(tmp_path_factory):
-  return export_helpers.train_tokenizer(str(tmp_path_factory.mktemp("tokenizer")))
-
-
-@pytest.fixture(scope="module")
-def config():
-  return export_helpers.model_config()
-
-
-@pytest.fixture(scope="module")
 def pretrained_hf(tmp_path_factory, tokenizer_path):
   return export_helpers.export_pretrained(str(tmp_path_factory.mktemp("hf")), tokenizer_path,
                                           export_format="hf")

@@ -17,16 +17,6 @@ from tests import export_helpers
 
 
 @pytest.fixture(scope="module")
-def tokenizer_path(tmp_path_factory):
-  return export_helpers.train_tokenizer(str(tmp_path_factory.mktemp("tokenizer")))
-
-
-@pytest.fixture(scope="module")
-def config():
-  return export_helpers.model_config()
-
-
-@pytest.fixture(scope="module")
 def amos_params(config):
   return export_helpers.amos_params()
 

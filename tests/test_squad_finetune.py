@@ -19,7 +19,6 @@ from amos_jax.squad import finetune
 from amos_jax.squad import metrics
 from amos_jax.train import step as train_step_lib
 from configs import squad as squad_configs
-from tests import export_helpers
 from tests import helpers
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -64,17 +63,6 @@ def write_squad_dir(directory, num_train=384, num_dev=96):
     with open(data.split_path(directory, split, "1.1"), "w") as f:
       json.dump(record, f)
   return directory
-
-
-@pytest.fixture(scope="module")
-def tokenizer_path(tmp_path_factory):
-  return export_helpers.train_tokenizer(str(tmp_path_factory.mktemp("tokenizer")))
-
-
-@pytest.fixture(scope="module")
-def workdir(tmp_path_factory, tokenizer_path):
-  return export_helpers.make_pretraining_workdir(str(tmp_path_factory.mktemp("pre") / "run"),
-                                                 tokenizer_path)
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,7 @@
 """Does pretraining pay off? Random init vs ELECTRA vs AMOS, fine-tuned on SST-2 and AG News.
 
 python benchmarks/quality.py --workdir=/tmp/amos_quality [--preset=mini] [--pretrain_steps=N]
+  [--arms=random,electra] [--tasks=sst2]
 
 1. Prepares the pretraining text once (`--text_files`, by default the shared Wikipedia and
    books text, ../shared/data relative to the repository) and pretrains the preset as
@@ -67,12 +68,20 @@ flags.DEFINE_integer("sst2_train_examples", 20000,
 flags.DEFINE_string("agnews_file", os.path.join(SHARED_DATA, "agnews", "dev.tsv"),
                     "AG News rows (text, label name; no header), split into train and test.")
 flags.DEFINE_integer("agnews_test_examples", 2000, "AG News rows held out for scoring.")
-flags.DEFINE_integer("finetune_seq_len", 128, "Fine-tuning sequence length.")
+# SST-2 sentences average 9 words (203 of 60,614 have more than 40); AG News rows 31.
+flags.DEFINE_integer("sst2_seq_len", 64, "SST-2 fine-tuning sequence length.")
+flags.DEFINE_integer("agnews_seq_len", 128, "AG News fine-tuning sequence length.")
+flags.DEFINE_list("tasks", ["sst2", "agnews"], "Downstream tasks to run: sst2, agnews.")
+flags.DEFINE_list("arms", [],
+                  "Only these arms (random, electra, amos, electra_equal_time, or an "
+                  "ablation's name), e.g. to score the finished ones while others are still "
+                  "to come; empty: all. An arm's pretraining runs only if it is listed or "
+                  "another listed arm needs it (random init and equal wall-clock need AMOS's).")
 flags.DEFINE_list("seeds", ["0", "1", "2", "3", "4"], "Fine-tuning seeds.")
 FLAGS = flags.FLAGS
 
 PRESETS = {"tiny": tiny, "mini": mini, "small": small}
-TASKS = ("sst2", "agnews")
+TASK_NAMES = {"sst2": "SST-2", "agnews": "AG News"}
 
 
 def _read_json(path):
@@ -160,7 +169,7 @@ def fine_tune(task: str, arm: str, init_checkpoint: str, random_init: bool) -> d
   config = glue_configs.get_config(task)
   config.update(dict(
       init_checkpoint=init_checkpoint, random_init=random_init, data_dir=task_data_dir(),
-      seq_len=FLAGS.finetune_seq_len, seeds=seeds, log_every_steps=200,
+      seq_len=FLAGS[f"{task}_seq_len"].value, seeds=seeds, log_every_steps=200,
       max_train_examples=FLAGS.sst2_train_examples if task == "sst2" else 0))
   return finetune.finetune_and_evaluate(config, workdir)
 
@@ -173,8 +182,8 @@ def plot(rows, path):
   import matplotlib
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt
-  figure, axes = plt.subplots(1, len(TASKS), figsize=(5 * len(TASKS), 3.6))
-  for axis, task in zip(np.atleast_1d(axes), TASKS):
+  figure, axes = plt.subplots(1, len(FLAGS.tasks), figsize=(5 * len(FLAGS.tasks), 3.6))
+  for axis, task in zip(np.atleast_1d(axes), FLAGS.tasks):
     for index, row in enumerate(rows):
       accuracies = row["tasks"][task]["accuracies"]
       axis.scatter([index] * len(accuracies), accuracies, color="tab:blue", s=14, alpha=0.6)
@@ -186,24 +195,75 @@ def plot(rows, path):
   figure.savefig(path, dpi=120)
 
 
+def pretrained_arms(steps: int) -> list[tuple[str, dict | None]]:
+  """(label, pretraining record or None for random init) of every arm --arms asks for."""
+  def wanted(name):
+    return not FLAGS.arms or name in FLAGS.arms
+
+  equal_time = FLAGS.equal_wallclock and wanted("electra_equal_time")
+  # Always pretrained first: the cheapest arm, whose size and tokenizer random init takes.
+  electra = pretrain("electra", "electra", steps)
+  amos = pretrain("amos", "amos", steps) if wanted("amos") or equal_time else None
+  arms = [("random init", None)] if wanted("random") else []
+  if wanted("electra"):
+    arms.append(("ELECTRA", electra))
+  if equal_time:
+    equal_steps = int(round(steps * amos["seconds"] / electra["seconds"]))
+    arms.append(("ELECTRA, AMOS's wall-clock",
+                 pretrain("electra_equal_time", "electra", equal_steps)))
+  if wanted("amos"):
+    arms.append(("AMOS", amos))
+  arms += [(f"AMOS :{preset}", pretrain(preset, preset, steps))
+           for preset in FLAGS.ablations if wanted(preset)]
+  return arms, electra
+
+
+def table(rows) -> str:
+  """The markdown table: pretraining figures, then per task median [min-max] accuracy and
+  the median's gain over random init in points (when random init is among the rows)."""
+  first = rows[0]["tasks"]
+  sizes = ", ".join(f"{TASK_NAMES[task]} {first[task]['num_train_examples']} train / "
+                    f"{first[task]['num_eval_examples']} eval rows" for task in FLAGS.tasks)
+  random_row = next((row for row in rows if row["pretrain"] is None), None)
+  lines = [f"{FLAGS.preset} preset; fine-tuning {sizes}; seeds {','.join(FLAGS.seeds)}; "
+           "median [min-max] accuracy, (gain over random init in points).", "",
+           "| arm | pretrain steps | minutes | tokens | eval MLM acc (deepest) | eval RTD AUC | "
+           + " | ".join(TASK_NAMES[task] for task in FLAGS.tasks) + " |",
+           "| --- " * (6 + len(FLAGS.tasks)) + "|"]
+  for row in rows:
+    record = row["pretrain"]
+    if record:
+      mlm = [v for k, v in sorted(record["eval"].items()) if "mlm_accuracy" in k]
+      columns = [str(record["steps"]), f"{record['seconds'] / 60:.1f}",
+                 f"{record['tokens'] / 1e6:.1f}M", f"{mlm[-1]:.3f}",
+                 f"{record['eval']['eval/rtd_auc']:.3f}"]
+    else:
+      columns = ["-"] * 5
+    for task in FLAGS.tasks:
+      scores = row["tasks"][task]
+      cell = (f"{scores['median']:.3f} [{min(scores['accuracies']):.3f}-"
+              f"{max(scores['accuracies']):.3f}]")
+      if random_row is not None and record is not None:
+        cell += f" ({100 * (scores['median'] - random_row['tasks'][task]['median']):+.1f})"
+      columns.append(cell)
+    lines.append(f"| {row['arm']} | " + " | ".join(columns) + " |")
+  return "\n".join(lines)
+
+
 def main(argv):
   del argv
+  unknown = set(FLAGS.tasks) - set(TASK_NAMES)
+  if unknown:
+    raise app.UsageError(f"--tasks: unknown {sorted(unknown)}; expected {list(TASK_NAMES)}.")
   os.makedirs(FLAGS.workdir, exist_ok=True)
   steps = FLAGS.pretrain_steps or PRESETS[FLAGS.preset].get_config().num_train_steps
-  electra = pretrain("electra", "electra", steps)
-  amos = pretrain("amos", "amos", steps)
-  arms = [("random init", None), ("ELECTRA", electra), ("AMOS", amos)]
-  arms += [(f"AMOS :{preset}", pretrain(preset, preset, steps)) for preset in FLAGS.ablations]
-  if FLAGS.equal_wallclock:
-    equal_steps = int(round(steps * amos["seconds"] / electra["seconds"]))
-    arms.insert(2, ("ELECTRA, AMOS's wall-clock",
-                    pretrain("electra_equal_time", "electra", equal_steps)))
+  arms, electra = pretrained_arms(steps)
 
   rows = []
   for arm, record in arms:
     row = {"arm": arm, "pretrain": record, "tasks": {}}
-    for task in TASKS:
-      init = record or amos  # Random init: AMOS's size and tokenizer, not its weights.
+    for task in FLAGS.tasks:
+      init = record or electra  # Random init: the same size and tokenizer, not the weights.
       results = fine_tune(task, record["name"] if record else "random", init["workdir"],
                           random_init=record is None)
       accuracies = _accuracies(results)
@@ -216,27 +276,7 @@ def main(argv):
   flag_values = {flag.name: flag.value for flag in FLAGS.get_key_flags_for_module(sys.argv[0])}
   _write_json(os.path.join(FLAGS.workdir, "quality.json"), {"flags": flag_values, "rows": rows})
   plot(rows, os.path.join(FLAGS.workdir, "quality.png"))
-  first = rows[0]["tasks"]
-  print(f"\n{FLAGS.preset} preset; fine-tuning: SST-2 {first['sst2']['num_train_examples']} "
-        f"train / {first['sst2']['num_eval_examples']} eval rows, AG News "
-        f"{first['agnews']['num_train_examples']} / {first['agnews']['num_eval_examples']}; "
-        f"seeds {','.join(FLAGS.seeds)}; median [min-max] accuracy.\n")
-  print("| arm | pretrain steps | minutes | tokens | eval MLM acc (deepest) | eval RTD AUC "
-        "| SST-2 | AG News |")
-  print("| --- | --- | --- | --- | --- | --- | --- | --- |")
-  for row in rows:
-    record = row["pretrain"]
-    if record:
-      mlm = [v for k, v in sorted(record["eval"].items()) if "mlm_accuracy" in k]
-      pretrain_columns = (f"{record['steps']} | {record['seconds'] / 60:.1f} | "
-                          f"{record['tokens'] / 1e6:.1f}M | {mlm[-1]:.3f} | "
-                          f"{record['eval']['eval/rtd_auc']:.3f}")
-    else:
-      pretrain_columns = "- | - | - | - | -"
-    scores = " | ".join(
-        f"{t['median']:.3f} [{min(t['accuracies']):.3f}-{max(t['accuracies']):.3f}]"
-        for t in (row["tasks"][task] for task in TASKS))
-    print(f"| {row['arm']} | {pretrain_columns} | {scores} |")
+  print(table(rows))
   logging.info("Wrote %s and quality.png", os.path.join(FLAGS.workdir, "quality.json"))
 
 

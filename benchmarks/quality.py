@@ -113,22 +113,26 @@ def pretrain(name: str, preset: str, steps: int) -> dict:
   # A resumed run's wall-clock adds the time its earlier attempts logged.
   records = metric_logging.read_metrics(workdir)
   train_records = [r for r in records if "tokens_per_s" in r]
-  seconds = _train_seconds(train_records, config) or time.perf_counter() - start
+  tokens_per_step = config.batch_size * config.seq_len
+  seconds = _train_seconds(train_records, tokens_per_step) or time.perf_counter() - start
   final_eval = next(r for r in reversed(records) if "eval/rtd_auc" in r)
+  median_tokens_per_s = float(np.median([r["tokens_per_s"] for r in train_records]))
   record = {"name": name, "preset": preset, "workdir": workdir, "steps": steps,
-            "seconds": seconds, "tokens": steps * config.batch_size * config.seq_len,
+            "seconds": seconds, "median_tokens_per_s": median_tokens_per_s,
+            "quiet_seconds": steps * tokens_per_step / median_tokens_per_s,
+            "tokens": steps * tokens_per_step,
             "eval": {k: v for k, v in final_eval.items() if k.startswith("eval/")}}
   _write_json(record_path, record)
   return record
 
 
-def _train_seconds(train_records, config) -> float:
+def _train_seconds(train_records, tokens_per_step: int) -> float:
   """Training wall-clock from the logged throughput (excludes data preparation)."""
   seconds, last_step = 0.0, 0
   for record in train_records:
     steps = record["step"] - last_step
     if steps > 0:
-      seconds += steps * config.batch_size * config.seq_len / record["tokens_per_s"]
+      seconds += steps * tokens_per_step / record["tokens_per_s"]
     last_step = record["step"]
   return seconds
 
@@ -208,7 +212,9 @@ def pretrained_arms(steps: int) -> list[tuple[str, dict | None]]:
   if wanted("electra"):
     arms.append(("ELECTRA", electra))
   if equal_time:
-    equal_steps = int(round(steps * amos["seconds"] / electra["seconds"]))
+    # At each run's median throughput, so that other work on the machine during part of a
+    # run does not move the comparison.
+    equal_steps = int(round(steps * amos["quiet_seconds"] / electra["quiet_seconds"]))
     arms.append(("ELECTRA, AMOS's wall-clock",
                  pretrain("electra_equal_time", "electra", equal_steps)))
   if wanted("amos"):
@@ -227,14 +233,14 @@ def table(rows) -> str:
   random_row = next((row for row in rows if row["pretrain"] is None), None)
   lines = [f"{FLAGS.preset} preset; fine-tuning {sizes}; seeds {','.join(FLAGS.seeds)}; "
            "median [min-max] accuracy, (gain over random init in points).", "",
-           "| arm | pretrain steps | minutes | tokens | eval MLM acc (deepest) | eval RTD AUC | "
+           "| arm | pretrain steps | minutes (median throughput) | tokens | eval MLM acc (deepest) | eval RTD AUC | "
            + " | ".join(TASK_NAMES[task] for task in FLAGS.tasks) + " |",
            "| --- " * (6 + len(FLAGS.tasks)) + "|"]
   for row in rows:
     record = row["pretrain"]
     if record:
       mlm = [v for k, v in sorted(record["eval"].items()) if "mlm_accuracy" in k]
-      columns = [str(record["steps"]), f"{record['seconds'] / 60:.1f}",
+      columns = [str(record["steps"]), f"{record['quiet_seconds'] / 60:.1f}",
                  f"{record['tokens'] / 1e6:.1f}M", f"{mlm[-1]:.3f}",
                  f"{record['eval']['eval/rtd_auc']:.3f}"]
     else:

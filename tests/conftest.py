@@ -1,12 +1,35 @@
-"""Test-wide setup: 8 emulated CPU devices (before jax is imported) and TF off any GPU."""
+"""Test-wide setup: 8 emulated CPU devices (before jax is imported), TF off any GPU, and one
+XLA compilation cache for the run."""
 
 import os
+import shutil
+import tempfile
 
 os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=8")
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+# Dozens of tests, and the CLI processes they start, compile the same tiny train and eval
+# steps, and compiling dominates their time on CPU. One persistent cache for the whole run
+# (xdist workers and subprocesses inherit the environment) halves it, e.g. for the resume
+# test's three CLI runs. A cached executable is the compiled program itself, so results are
+# unchanged. The process that made the cache removes it at the end, so every run compiles
+# afresh as CI's does; a JAX_COMPILATION_CACHE_DIR set outside is used and left alone.
+_CACHE_OWNER = "AMOS_JAX_TESTS_XLA_CACHE_OWNER"
+if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
+  os.environ["JAX_COMPILATION_CACHE_DIR"] = tempfile.mkdtemp(prefix="amos_jax_tests_xla_cache_")
+  os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0"
+  os.environ["JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES"] = "0"
+  os.environ[_CACHE_OWNER] = str(os.getpid())
+
 import pytest
+
+
+def pytest_sessionfinish(session):
+  """The process that made the run's compilation cache (xdist's controller) removes it."""
+  del session
+  if os.environ.get(_CACHE_OWNER) == str(os.getpid()):
+    shutil.rmtree(os.environ["JAX_COMPILATION_CACHE_DIR"], ignore_errors=True)
 
 
 # Fixtures several test files share; module scope: each test file builds its own once.

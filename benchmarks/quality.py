@@ -63,7 +63,7 @@ flags.DEFINE_string("text_files", ",".join(
     "Pretraining text: comma-separated files or globs, documents separated by blank lines.")
 flags.DEFINE_string("sst2_dir", os.path.join(SHARED_DATA, "sst2"),
                     "Holds train.tsv and dev.tsv (sentence, label; with a header).")
-flags.DEFINE_integer("sst2_train_examples", 20000,
+flags.DEFINE_integer("sst2_train_examples", 10000,
                      "Random SST-2 training subset (0: all 60,614 rows).")
 flags.DEFINE_string("agnews_file", os.path.join(SHARED_DATA, "agnews", "dev.tsv"),
                     "AG News rows (text, label name; no header), split into train and test.")

@@ -4,7 +4,6 @@ import json
 import logging
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -181,34 +180,30 @@ def wait_for(condition, timeout=240):
   raise TimeoutError("condition not met in time")
 
 
-def free_port():
-  with socket.socket() as sock:
-    sock.bind(("localhost", 0))
-    return sock.getsockname()[1]
-
-
 def test_two_hosts_agree_with_one(tmp_path, prepared_dir):
+  """launch/local_multiprocess.sh's two processes of 4 devices train exactly like one of 8."""
   single = str(tmp_path / "single")
   overrides = dict(num_train_steps=6)
   run_cli(single, prepared_dir, **overrides)
-  hosts = str(tmp_path / "hosts")
-  env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=4"}
-  port = free_port()
-  processes = [
-      subprocess.Popen(cli(hosts, prepared_dir, extra_flags=[
-          f"--coordinator_address=localhost:{port}", "--num_processes=2",
-          f"--process_id={index}"], **overrides), cwd=REPO, env=env,
-          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-      for index in range(2)]
-  for process in processes:
-    _, stderr = process.communicate(timeout=300)
-    assert process.returncode == 0, stderr[-3000:]
-  single_losses, host_losses = losses(single), losses(hosts)
+  hosts = tmp_path / "hosts"
+  flags = [f"--config.{k}={v}" for k, v in {**OVERRIDES, **overrides}.items()]
+  env = {k: v for k, v in os.environ.items() if not k.startswith("XLA_")}
+  result = subprocess.run(
+      ["bash", "launch/local_multiprocess.sh", "configs/tiny.py", str(hosts),
+       f"--config.data.prepared_dir={prepared_dir}", *flags], cwd=REPO,
+      env={**env, "PYTHON": sys.executable, "NUM_PROCESSES": "2", "DEVICES_PER_PROCESS": "4"},
+      capture_output=True, text=True, timeout=400)
+  assert result.returncode == 0, result.stderr[-3000:]
+  for index in range(2):
+    log = (hosts / "logs" / f"process_{index}.log").read_text()
+    assert f"JAX process {index}/2, 4 local / 8 global devices." in log
+  single_losses, host_losses = losses(single), losses(str(hosts))
+  assert sorted(host_losses) == list(range(1, 7))
   assert single_losses.keys() == host_losses.keys()
   np.testing.assert_allclose(list(host_losses.values()), list(single_losses.values()),
                              rtol=1e-5)
   _, single_params = final_params(single)
-  _, host_params = final_params(hosts)
+  _, host_params = final_params(str(hosts))
   for x, y in zip(jax.tree_util.tree_leaves(host_params),
                   jax.tree_util.tree_leaves(single_params), strict=True):
     np.testing.assert_allclose(x, y, rtol=1e-4, atol=1e-6)

@@ -32,6 +32,12 @@ def pytest_sessionfinish(session):
     shutil.rmtree(os.environ["JAX_COMPILATION_CACHE_DIR"], ignore_errors=True)
 
 
+def pytest_collection_modifyitems(items):
+  """The slow tests first (a stable sort): xdist hands tests out in this order, so the
+  longest ones start early instead of leaving one worker busy at the end."""
+  items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
 # Fixtures several test files share; module scope: each test file builds its own once.
 @pytest.fixture(scope="module")
 def tokenizer_path(tmp_path_factory):

@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 
+import pytest
 
 from benchmarks import hlo_categories
 
@@ -18,6 +19,7 @@ def run(args, timeout=240):
   return result.stdout
 
 
+@pytest.mark.slow
 def test_train_step_benchmark_prints_throughput_and_mfu():
   out = run(["benchmarks/train_step.py", "--config=configs/tiny.py", "--steps=1",
              "--config.batch_size=8"])

@@ -114,6 +114,7 @@ def test_eval_only_on_the_kept_export_reproduces_the_best_score(sst2_run, glue_d
     assert json.load(f)["metrics"] == best["best"]["metrics"]
 
 
+@pytest.mark.slow
 def test_eight_devices_train_exactly_like_one(workdir, glue_dir, tmp_path):
   config = make_config("sst2", workdir, glue_dir, dropout_rate=0.0, num_epochs=1,
                        eval_every_steps=4)

@@ -75,6 +75,7 @@ def assert_trees_equal(a, b):
     np.testing.assert_array_equal(x, y)
 
 
+@pytest.mark.slow
 def test_end_to_end_writes_metrics_checkpoints_and_learns(tmp_path, prepared_dir, caplog):
   workdir = str(tmp_path / "run")
   config = make_config(prepared_dir, num_train_steps=40, eval_every_steps=20)
@@ -120,6 +121,7 @@ def test_end_to_end_writes_metrics_checkpoints_and_learns(tmp_path, prepared_dir
   assert np.isfinite(encoded.pooled).all()
 
 
+@pytest.mark.slow
 def test_resume_in_a_new_process_is_bitwise_identical_past_a_damaged_checkpoint(
     tmp_path, prepared_dir):
   straight, halves = str(tmp_path / "straight"), str(tmp_path / "halves")
@@ -141,6 +143,7 @@ def test_resume_in_a_new_process_is_bitwise_identical_past_a_damaged_checkpoint(
   assert_trees_equal(params, final_params(straight)[1])
 
 
+@pytest.mark.slow
 def test_killed_saves_are_ignored_and_sigterm_saves_and_exits_cleanly(tmp_path, prepared_dir):
   workdir = str(tmp_path / "run")
   overrides = dict(num_train_steps=400, checkpoint_every_steps=1, eval_every_steps=1000)
@@ -180,6 +183,7 @@ def wait_for(condition, timeout=240):
   raise TimeoutError("condition not met in time")
 
 
+@pytest.mark.slow
 def test_two_hosts_agree_with_one(tmp_path, prepared_dir):
   """launch/local_multiprocess.sh's two processes of 4 devices train exactly like one of 8."""
   single = str(tmp_path / "single")
@@ -241,6 +245,7 @@ def test_cli_rejects_an_unknown_override(tmp_path, prepared_dir):
       "the closest existing keys are num_train_steps, ")
 
 
+@pytest.mark.slow
 def test_a_run_that_keeps_producing_non_finite_gradients_stops_without_saving_them(
     tmp_path, prepared_dir):
   # A learning rate of 1e30 blows the parameters up in one update; every later gradient is

@@ -6,6 +6,7 @@ import os
 
 import nbclient
 import nbformat
+import pytest
 
 from amos_jax.train import metric_logging
 
@@ -43,6 +44,7 @@ def displayed_pngs(notebook):
           if "image/png" in output.get("data", {})]
 
 
+@pytest.mark.slow
 def test_quickstart_pretrains_and_shows_the_curriculum(tmp_path):
   workdir = str(tmp_path / "run")
   notebook = execute("quickstart.ipynb", tmp_path, NUM_TRAIN_STEPS=12, LOG_EVERY_STEPS=3,
@@ -63,6 +65,7 @@ def test_quickstart_pretrains_and_shows_the_curriculum(tmp_path):
   assert "held-out RTD AUC at step 12" in printed
 
 
+@pytest.mark.slow
 def test_finetune_notebook_fine_tunes_and_runs_inference(tmp_path):
   pretrain_workdir, out = str(tmp_path / "pretrain"), str(tmp_path / "sst2")
   # 320 synthetic examples, batch 32, 2 epochs: 20 fine-tuning steps.

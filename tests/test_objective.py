@@ -131,6 +131,7 @@ def spread_out(params, seed=7, scale=0.2):
       x + scale * jax.random.normal(k, x.shape) for x, k in zip(leaves, noise_keys)])
 
 
+@pytest.mark.slow
 def test_mixture_gets_the_reversed_discriminator_gradient():
   config, model, params, batch = build()
   params = spread_out(params)

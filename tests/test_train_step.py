@@ -28,6 +28,7 @@ def with_dropout(config):
   return config
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("preset", ["amos", "electra"])
 def test_eight_devices_match_one_device(preset):
   assert jax.device_count() == 8
@@ -48,6 +49,7 @@ def test_eight_devices_match_one_device(preset):
     np.testing.assert_allclose(eight, one, rtol=1e-4, atol=1e-6)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("preset", ["amos", "electra"])
 def test_training_on_real_text_lowers_both_losses(preset):
   config = default.apply_preset(helpers.tiny_config(), preset)
@@ -65,6 +67,7 @@ def test_training_on_real_text_lowers_both_losses(preset):
   assert all(np.isfinite(m["loss"]) for m in history)
 
 
+@pytest.mark.slow
 def test_gradient_accumulation_equals_the_full_batch():
   config = with_dropout(helpers.tiny_config())
   config.optimizer.warmup_steps = 1
@@ -93,6 +96,7 @@ def test_automatic_accumulation_uses_micro_batches_of_about_512_tokens_on_cpu_on
   assert auto(128, 128, "gpu") == auto(128, 128, "tpu") == 1
 
 
+@pytest.mark.slow
 def test_automatic_accumulation_equals_the_full_batch():
   config = helpers.tiny_config()
   config.seq_len = 128  # 4 rows per micro-batch on CPU: 16 rows make 4 micro-batches.

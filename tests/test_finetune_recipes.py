@@ -10,7 +10,7 @@ SST2 = tasks.get_task("sst2").recipe
 
 
 @pytest.mark.parametrize("hidden_size, name, learning_rate", [
-    (64, "tiny_encoder", 3e-3), (128, "tiny_encoder", 3e-3), (256, "small_encoder", 3e-4),
+    (64, "tiny_encoder", 3e-3), (65, "mini_encoder", 1e-3), (128, "mini_encoder", 1e-3), (256, "small_encoder", 3e-4),
     (767, "small_encoder", 3e-4), (768, "task", SST2.learning_rate),
     (1024, "task", SST2.learning_rate)])
 def test_the_encoder_width_picks_the_recipe(hidden_size, name, learning_rate):

@@ -76,7 +76,8 @@ flags.DEFINE_list("arms", [],
                   "Only these arms (random, electra, amos, electra_equal_time, or an "
                   "ablation's name), e.g. to score the finished ones while others are still "
                   "to come; empty: all. An arm's pretraining runs only if it is listed or "
-                  "another listed arm needs it (random init and equal wall-clock need AMOS's).")
+                  "another listed arm needs it (ELECTRA always runs: random init takes its size and "
+                  "tokenizer; equal wall-clock needs AMOS's).")
 flags.DEFINE_list("seeds", ["0", "1", "2", "3", "4"], "Fine-tuning seeds.")
 FLAGS = flags.FLAGS
 
@@ -199,8 +200,9 @@ def plot(rows, path):
   figure.savefig(path, dpi=120)
 
 
-def pretrained_arms(steps: int) -> list[tuple[str, dict | None]]:
-  """(label, pretraining record or None for random init) of every arm --arms asks for."""
+def pretrained_arms(steps: int) -> tuple[list[tuple[str, dict | None]], dict]:
+  """([(label, pretraining record or None for random init)] of every arm --arms asks for,
+  ELECTRA's record)."""
   def wanted(name):
     return not FLAGS.arms or name in FLAGS.arms
 
@@ -233,8 +235,8 @@ def table(rows) -> str:
   random_row = next((row for row in rows if row["pretrain"] is None), None)
   lines = [f"{FLAGS.preset} preset; fine-tuning {sizes}; seeds {','.join(FLAGS.seeds)}; "
            "median [min-max] accuracy, (gain over random init in points).", "",
-           "| arm | pretrain steps | minutes (median throughput) | tokens | eval MLM acc (deepest) | eval RTD AUC | "
-           + " | ".join(TASK_NAMES[task] for task in FLAGS.tasks) + " |",
+           "| arm | pretrain steps | minutes (median throughput) | tokens "
+           "| eval MLM acc (deepest) | eval RTD AUC | " + " | ".join(TASK_NAMES[task] for task in FLAGS.tasks) + " |",
            "| --- " * (6 + len(FLAGS.tasks)) + "|"]
   for row in rows:
     record = row["pretrain"]

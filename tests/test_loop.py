@@ -47,12 +47,16 @@ def make_config(prepared_dir, **overrides):
   return config
 
 
+def config_flags(prepared_dir, **overrides):
+  """The --config flags of the same config as make_config."""
+  return [f"--config.data.prepared_dir={prepared_dir}"] + [
+      f"--config.{k}={v}" for k, v in {**OVERRIDES, **overrides}.items()]
+
+
 def cli(workdir, prepared_dir, extra_flags=(), env=None, **overrides):
   """The command line of `python -m amos_jax.main` for the same config as make_config."""
-  flags = [f"--config.{k}={v}" for k, v in {**OVERRIDES, **overrides}.items()]
   return ([sys.executable, "-m", "amos_jax.main", f"--config={REPO}/configs/tiny.py",
-           f"--workdir={workdir}", f"--config.data.prepared_dir={prepared_dir}"]
-          + flags + list(extra_flags))
+           f"--workdir={workdir}"] + config_flags(prepared_dir, **overrides) + list(extra_flags))
 
 
 def run_cli(*args, **kwargs):
@@ -190,11 +194,10 @@ def test_two_hosts_agree_with_one(tmp_path, prepared_dir):
   overrides = dict(num_train_steps=6)
   run_cli(single, prepared_dir, **overrides)
   hosts = tmp_path / "hosts"
-  flags = [f"--config.{k}={v}" for k, v in {**OVERRIDES, **overrides}.items()]
   env = {k: v for k, v in os.environ.items() if not k.startswith("XLA_")}
   result = subprocess.run(
       ["bash", "launch/local_multiprocess.sh", "configs/tiny.py", str(hosts),
-       f"--config.data.prepared_dir={prepared_dir}", *flags], cwd=REPO,
+       *config_flags(prepared_dir, **overrides)], cwd=REPO,
       env={**env, "PYTHON": sys.executable, "NUM_PROCESSES": "2", "DEVICES_PER_PROCESS": "4"},
       capture_output=True, text=True, timeout=400)
   assert result.returncode == 0, result.stderr[-3000:]

@@ -30,6 +30,8 @@ def get_config(task=None):
   config.task = task.lower().replace("-", "")
   config.init_checkpoint = ""  # Pretraining workdir or export directory; see above.
   config.random_init = False  # Keep init_checkpoint's size and tokenizer, not its weights.
+  # A pretraining workdir's checkpoint step to start from; 0: its newest.
+  config.init_checkpoint_step = 0
   config.eval_only = False  # Score the fine-tuned export init_checkpoint on dev; no training.
 
   config.source = "tsv"  # "tsv" (GLUE download layout) or "tfds" (prepared glue/<task>).

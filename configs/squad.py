@@ -24,6 +24,8 @@ def get_config(version=None):
   config.version = version or "2.0"  # "2.0" (with unanswerable questions) or "1.1".
   config.init_checkpoint = ""  # Pretraining workdir or export directory.
   config.random_init = False  # Keep init_checkpoint's size and tokenizer, not its weights.
+  # A pretraining workdir's checkpoint step to start from; 0: its newest.
+  config.init_checkpoint_step = 0
   config.eval_only = False  # Score the fine-tuned export init_checkpoint on dev; no training.
 
   config.source = "json"  # "json" (the official files) or "tfds" (prepared squad/v<version>).

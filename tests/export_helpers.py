@@ -53,8 +53,9 @@ def export_pretrained(tmp_dir: str, tokenizer_path: str, **kwargs) -> str:
                                os.path.join(tmp_dir, "export"), **kwargs)
 
 
-def make_pretraining_workdir(directory, tokenizer_path, **model_overrides):
-  """A pretraining workdir as loop.train_and_evaluate leaves it, without running it."""
+def make_pretraining_workdir(directory, tokenizer_path, steps=(5,), **model_overrides):
+  """A pretraining workdir as loop.train_and_evaluate leaves it, without running it: one
+  checkpoint per step of `steps`, the i-th (from 0) holding the initial parameters plus i."""
   os.makedirs(directory)
   shutil.copyfile(tokenizer_path, os.path.join(directory, export.TOKENIZER_FILE))
   config = helpers.tiny_config(vocab_size=VOCAB_SIZE, **model_overrides)
@@ -62,8 +63,12 @@ def make_pretraining_workdir(directory, tokenizer_path, **model_overrides):
     f.write(config.to_json_best_effort())
   model = amos.AmosModel(config.model)
   params = jax.jit(lambda key: amos.init_params(model, key, 8))(jax.random.key(0))
-  checkpointer = checkpointing.Checkpointer(os.path.join(directory, "checkpoints"), 1, 1)
-  checkpointer.save(5, create_train_state(params, optax.sgd(0.1)), {"step": 5}, force=True)
-  checkpointer.wait_until_finished()
+  checkpointer = checkpointing.Checkpointer(os.path.join(directory, "checkpoints"), 1,
+                                            len(steps))
+  for index, step in enumerate(steps):
+    shifted = jax.tree.map(lambda p, i=index: p + i, params)
+    checkpointer.save(step, create_train_state(shifted, optax.sgd(0.1)), {"step": step},
+                      force=True)
+    checkpointer.wait_until_finished()
   checkpointer.close()
   return directory

@@ -169,6 +169,13 @@ def test_init_checkpoint_of_another_size_fails_clearly(tmp_path, tokenizer_path,
     finetune.finetune_and_evaluate(make_config("sst2", directory, glue_dir), str(tmp_path))
 
 
+def test_init_checkpoint_step_chooses_the_checkpoint(workdir, glue_dir, tmp_path):
+  # The workdir holds step 5 only: asking for another fails before any training.
+  config = make_config("sst2", workdir, glue_dir, init_checkpoint_step=7)
+  with pytest.raises(FileNotFoundError, match=r"No checkpoint of step 7 .* holds steps \[5\]"):
+    finetune.finetune_and_evaluate(config, str(tmp_path))
+
+
 def test_missing_column_is_named(workdir, tmp_path):
   write_tsv(str(tmp_path / "SST-2" / "train.tsv"), ("text", "label"), [("a b", 1)])
   with pytest.raises(ValueError, match="missing column.*'sentence'"):
@@ -181,6 +188,7 @@ def test_missing_column_is_named(workdir, tmp_path):
     (dict(data_dir=""), "config.data_dir='': expected the GLUE download directory"),
     (dict(seeds=()), "config.seeds=()"),
     (dict(source="csv"), "config.source='csv'"),
+    (dict(init_checkpoint_step=-1), "config.init_checkpoint_step=-1: expected 0 or more"),
 ])
 def test_bad_config_values_are_named(overrides, message):
   config = make_config("sst2", "/some/checkpoint", "/some/glue", **overrides)

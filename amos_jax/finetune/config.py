@@ -29,7 +29,8 @@ def validate(config: ml_collections.ConfigDict, device_count: int):
   for key in ("seq_len", "eval_batch_size", "log_every_steps"):
     require(isinstance(config[key], int) and config[key] > 0, key, "a positive integer",
              config[key])
-  for key in ("max_train_examples", "max_eval_examples", "eval_every_steps"):
+  for key in ("max_train_examples", "max_eval_examples", "eval_every_steps",
+              "init_checkpoint_step"):
     require(isinstance(config[key], int) and config[key] >= 0, key, "0 or more", config[key])
   seeds = config.seeds
   require(isinstance(seeds, (tuple, list)) and len(seeds) > 0

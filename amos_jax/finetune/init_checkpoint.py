@@ -50,7 +50,7 @@ def _check_encoder(encoder_params, model_config, source: str, against: str):
   export.check_param_tree(encoder_params, expected, source, against=against)
 
 
-def _from_workdir(path: str, read_params: bool) -> Init:
+def _from_workdir(path: str, read_params: bool, step: int | None) -> Init:
   from amos_jax.train import checkpointing  # Training code; export readers do not need it.
   config_path = os.path.join(path, export.CONFIG_FILE)
   model = dict(_read_json(config_path).get("model") or {})
@@ -62,9 +62,9 @@ def _from_workdir(path: str, read_params: bool) -> Init:
   model_config = ml_collections.ConfigDict(model)
   tokenizer = tokenizer_lib.load_tokenizer(os.path.join(path, export.TOKENIZER_FILE),
                                            model_config.vocab_size)
-  step = params = None
+  params = None
   if read_params:
-    step, amos_params = checkpointing.load_params(os.path.join(path, "checkpoints"))
+    step, amos_params = checkpointing.load_params(os.path.join(path, "checkpoints"), step)
     missing = [k for k in amos.ENCODER_PARAMS if k not in amos_params]
     if missing:
       raise errors.InputError(
@@ -98,17 +98,27 @@ def _from_hf_export(path: str, read_params: bool) -> Init:
   return Init(HF_EXPORT, path, read.model_config, tokenizer, encoder, None, read.task, params)
 
 
-def load(path: str, *, read_params: bool = True) -> Init:
+def load(path: str, *, read_params: bool = True, step: int | None = None) -> Init:
   """Reads `path`, a pretraining workdir (config.json, tokenizer.model, checkpoints/) or an
-  export (either format); `read_params=False` reads only the model config and tokenizer."""
+  export (either format); `read_params=False` reads only the model config and tokenizer.
+
+  step: a workdir's checkpoint step (None: its newest), e.g. to fine-tune points along a
+  pretraining run; an export holds one set of weights and takes none.
+  """
   path = os.path.abspath(path)
   config_path = os.path.join(path, export.CONFIG_FILE)
   if not os.path.isfile(config_path):
     raise FileNotFoundError(
         f"init_checkpoint {path!r} has no {export.CONFIG_FILE}: expected a pretraining "
         "workdir (config.json, tokenizer.model, checkpoints/) or an amos_jax export.")
-  if hf_reader.is_hf_export(path):
+  is_hf_export = hf_reader.is_hf_export(path)
+  is_export = is_hf_export or _read_json(config_path).get("format") == export.FORMAT
+  if is_export and step is not None:
+    raise errors.InputError(
+        f"init_checkpoint_step={step}, but {path} is an export, which holds one set of "
+        "weights: set init_checkpoint_step=0, or give a pretraining workdir.")
+  if is_hf_export:
     return _from_hf_export(path, read_params)
-  if _read_json(config_path).get("format") == export.FORMAT:
+  if is_export:
     return _from_export(path, read_params)
-  return _from_workdir(path, read_params)
+  return _from_workdir(path, read_params, step)

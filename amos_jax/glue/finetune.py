@@ -112,7 +112,8 @@ def finetune_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   if config.get("eval_only"):
     return _evaluate_export(config, workdir, mesh)
   spec = config_lib.validate(config, mesh.size)
-  init = init_checkpoint.load(config.init_checkpoint, read_params=not config.random_init)
+  init = init_checkpoint.load(config.init_checkpoint, read_params=not config.random_init,
+                              step=config.init_checkpoint_step or None)
   resolved = seeds.resolve_recipe(config, spec.recipe, init, mesh.size)
   seeds.check_seq_len(config, init)
   train = _train_set(config, spec, init.tokenizer)

@@ -16,6 +16,11 @@ python benchmarks/quality.py --workdir=/tmp/amos_quality [--preset=mini] [--pret
 3. Prints one table, writes <workdir>/quality.json and <workdir>/quality.png (accuracy per
    arm and task, every seed and the median).
 
+--curve_steps=1000,3000 also keeps ELECTRA's checkpoints (and held-out scores) at those
+steps and fine-tunes each, for the gain against pretraining minutes (quality_curve.png).
+These are points along ONE run whose learning rate decays to 0 at its last step, not runs
+with budgets of their own, which would each end with a decayed rate.
+
 Every finished step is kept: a rerun resumes a pretraining run where it stopped, and skips
 finished pretraining and fine-tuning runs, so the command can run for hours in the
 background and be restarted.
@@ -25,6 +30,7 @@ The shared sst2/dev.tsv is a held-out slice of GLUE SST-2 *train* (6,735 rows), 
 """
 
 import json
+import math
 import os
 import random
 import sys
@@ -79,6 +85,9 @@ flags.DEFINE_list("arms", [],
                   "another listed arm needs it (ELECTRA always runs: random init takes its size and "
                   "tokenizer; equal wall-clock needs AMOS's).")
 flags.DEFINE_list("seeds", ["0", "1", "2", "3", "4"], "Fine-tuning seeds.")
+flags.DEFINE_list("curve_steps", [],
+                  "Steps of ELECTRA's run whose checkpoints are also fine-tuned, e.g. "
+                  "1000,3000: the gain against pretraining minutes.")
 FLAGS = flags.FLAGS
 
 PRESETS = {"tiny": tiny, "mini": mini, "small": small}
@@ -96,8 +105,12 @@ def _write_json(path, record):
   os.replace(path + ".tmp", path)  # Never a half-written record taken as a finished run.
 
 
-def pretrain(name: str, preset: str, steps: int) -> dict:
-  """Pretrains (or resumes, or reads the record of) one arm; returns its record."""
+def pretrain(name: str, preset: str, steps: int, keep_steps=()) -> dict:
+  """Pretrains (or resumes, or reads the record of) one arm; returns its record.
+
+  keep_steps: earlier steps whose checkpoints and held-out scores are kept too (its
+  `evals`); checkpoints and evaluations then come every gcd of them and `steps`.
+  """
   workdir = os.path.join(FLAGS.workdir, f"pretrain_{name}")
   record_path = os.path.join(workdir, "arm.json")
   if os.path.exists(record_path):
@@ -106,6 +119,10 @@ def pretrain(name: str, preset: str, steps: int) -> dict:
   config.num_train_steps = steps
   config.eval_every_steps = steps  # One held-out evaluation, at the end.
   config.checkpoint_every_steps = max(1, min(config.checkpoint_every_steps, steps))
+  if keep_steps:
+    every = math.gcd(steps, *keep_steps)
+    config.eval_every_steps = config.checkpoint_every_steps = every
+    config.keep_checkpoints = steps // every + 1
   config.data.text_files = FLAGS.text_files
   config.data.document_split = "blank_line"
   config.data.prepared_dir = os.path.join(FLAGS.workdir, "data")
@@ -116,13 +133,14 @@ def pretrain(name: str, preset: str, steps: int) -> dict:
   train_records = [r for r in records if "tokens_per_s" in r]
   tokens_per_step = config.batch_size * config.seq_len
   seconds = _train_seconds(train_records, tokens_per_step) or time.perf_counter() - start
-  final_eval = next(r for r in reversed(records) if "eval/rtd_auc" in r)
+  evals = {r["step"]: {k: v for k, v in r.items() if k.startswith("eval/")}
+           for r in records if "eval/rtd_auc" in r}
   median_tokens_per_s = float(np.median([r["tokens_per_s"] for r in train_records]))
   record = {"name": name, "preset": preset, "workdir": workdir, "steps": steps,
             "seconds": seconds, "median_tokens_per_s": median_tokens_per_s,
             "quiet_seconds": steps * tokens_per_step / median_tokens_per_s,
-            "tokens": steps * tokens_per_step,
-            "eval": {k: v for k, v in final_eval.items() if k.startswith("eval/")}}
+            "tokens": steps * tokens_per_step, "eval": evals[steps],
+            "evals": {str(step): scores for step, scores in sorted(evals.items())}}
   _write_json(record_path, record)
   return record
 
@@ -163,7 +181,21 @@ def task_data_dir() -> str:
   return directory
 
 
-def fine_tune(task: str, arm: str, init_checkpoint: str, random_init: bool) -> dict:
+def at_step(record: dict, step: int) -> dict:
+  """The record of a pretraining run as it stood at an earlier kept `step`."""
+  if str(step) not in record["evals"]:
+    raise ValueError(f"--curve_steps: {record['workdir']} kept no checkpoint of step {step} "
+                     f"(it has {sorted(int(s) for s in record['evals'])}); pretrain it again "
+                     "into a new --workdir with these --curve_steps.")
+  fraction = step / record["steps"]
+  return dict(record, name=f"{record['name']}_step{step}", steps=step, init_step=step,
+              seconds=record["seconds"] * fraction,
+              quiet_seconds=record["quiet_seconds"] * fraction,
+              tokens=int(record["tokens"] * fraction), eval=record["evals"][str(step)])
+
+
+def fine_tune(task: str, arm: str, init_checkpoint: str, random_init: bool,
+              init_step: int = 0) -> dict:
   workdir = os.path.join(FLAGS.workdir, f"{task}_{arm}")
   seeds = tuple(int(s) for s in FLAGS.seeds)
   results_path = os.path.join(workdir, seeds_lib.RESULTS_FILE)
@@ -173,7 +205,8 @@ def fine_tune(task: str, arm: str, init_checkpoint: str, random_init: bool) -> d
       return results
   config = glue_configs.get_config(task)
   config.update(dict(
-      init_checkpoint=init_checkpoint, random_init=random_init, data_dir=task_data_dir(),
+      init_checkpoint=init_checkpoint, init_checkpoint_step=init_step,
+      random_init=random_init, data_dir=task_data_dir(),
       seq_len=FLAGS[f"{task}_seq_len"].value, seeds=seeds, log_every_steps=200,
       max_train_examples=FLAGS.sst2_train_examples if task == "sst2" else 0))
   return finetune.finetune_and_evaluate(config, workdir)
@@ -200,6 +233,36 @@ def plot(rows, path):
   figure.savefig(path, dpi=120)
 
 
+def plot_curve(rows, path):
+  """Median accuracy (bars: min-max over seeds) against ELECTRA's pretraining minutes, with
+  random init's median and range as a band."""
+  import matplotlib
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt
+  curve = sorted((row for row in rows if row["pretrain"] and
+                  row["pretrain"]["workdir"].endswith("pretrain_electra")),
+                 key=lambda row: row["pretrain"]["steps"])
+  random_row = next((row for row in rows if row["pretrain"] is None), None)
+  figure, axes = plt.subplots(1, len(FLAGS.tasks), figsize=(5 * len(FLAGS.tasks), 3.6))
+  for axis, task in zip(np.atleast_1d(axes), FLAGS.tasks):
+    minutes = [row["pretrain"]["quiet_seconds"] / 60 for row in curve]
+    scores = [row["tasks"][task]["accuracies"] for row in curve]
+    medians = np.array([np.median(a) for a in scores])
+    spread = np.array([[m - min(a) for m, a in zip(medians, scores)],
+                       [max(a) - m for m, a in zip(medians, scores)]])
+    axis.errorbar(minutes, medians, yerr=spread, marker="o", capsize=3, label="ELECTRA")
+    if random_row is not None:
+      accuracies = random_row["tasks"][task]["accuracies"]
+      axis.axhspan(min(accuracies), max(accuracies), color="gray", alpha=0.2)
+      axis.axhline(np.median(accuracies), color="gray", label="random init")
+    axis.set_xlabel("pretraining minutes (median throughput)")
+    axis.set_title(f"{task}: median accuracy [min-max]")
+    axis.grid(alpha=0.3)
+    axis.legend()
+  figure.tight_layout()
+  figure.savefig(path, dpi=120)
+
+
 def pretrained_arms(steps: int) -> tuple[list[tuple[str, dict | None]], dict]:
   """([(label, pretraining record or None for random init)] of every arm --arms asks for,
   ELECTRA's record)."""
@@ -208,11 +271,17 @@ def pretrained_arms(steps: int) -> tuple[list[tuple[str, dict | None]], dict]:
 
   equal_time = FLAGS.equal_wallclock and wanted("electra_equal_time")
   # Always pretrained first: the cheapest arm, whose size and tokenizer random init takes.
-  electra = pretrain("electra", "electra", steps)
+  curve_steps = sorted(int(step) for step in FLAGS.curve_steps)
+  if any(not 0 < step < steps for step in curve_steps):
+    raise app.UsageError(f"--curve_steps={FLAGS.curve_steps}: expected steps between 0 and "
+                         f"ELECTRA's {steps}.")
+  electra = pretrain("electra", "electra", steps, keep_steps=curve_steps)
   amos = pretrain("amos", "amos", steps) if wanted("amos") or equal_time else None
   arms = [("random init", None)] if wanted("random") else []
   if wanted("electra"):
     arms.append(("ELECTRA", electra))
+  # After the full run, so that its fine-tuning (the comparison that counts) comes first.
+  arms += [(f"ELECTRA at step {step}", at_step(electra, step)) for step in curve_steps]
   if equal_time:
     # At each run's median throughput, so that other work on the machine during part of a
     # run does not move the comparison.
@@ -273,7 +342,8 @@ def main(argv):
     for task in FLAGS.tasks:
       init = record or electra  # Random init: the same size and tokenizer, not the weights.
       results = fine_tune(task, record["name"] if record else "random", init["workdir"],
-                          random_init=record is None)
+                          random_init=record is None,
+                          init_step=record.get("init_step", 0) if record else 0)
       accuracies = _accuracies(results)
       row["tasks"][task] = {"accuracies": accuracies, "median": float(np.median(accuracies)),
                             "recipe": results["recipe"],
@@ -284,6 +354,8 @@ def main(argv):
   flag_values = {flag.name: flag.value for flag in FLAGS.get_key_flags_for_module(sys.argv[0])}
   _write_json(os.path.join(FLAGS.workdir, "quality.json"), {"flags": flag_values, "rows": rows})
   plot(rows, os.path.join(FLAGS.workdir, "quality.png"))
+  if FLAGS.curve_steps:
+    plot_curve(rows, os.path.join(FLAGS.workdir, "quality_curve.png"))
   print(table(rows))
   logging.info("Wrote %s and quality.png", os.path.join(FLAGS.workdir, "quality.json"))
 

@@ -1,0 +1,55 @@
+"""benchmarks/quality.py's bookkeeping: points along a run (--curve_steps) and the table."""
+
+import json
+import os
+import subprocess
+import sys
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+# Run in a fresh interpreter: quality.py defines absl flags (workdir, ...) that other modules
+# imported by the test process define too.
+SCRIPT = r"""
+import json, sys
+from benchmarks import quality
+quality.FLAGS(["quality", "--tasks=sst2", "--seeds=0,1,2"])
+record = {"name": "electra", "preset": "electra", "workdir": "/w/pretrain_electra",
+          "steps": 400, "seconds": 80.0, "median_tokens_per_s": 100.0,
+          "quiet_seconds": 60.0, "tokens": 4000,
+          "eval": {"eval/rtd_auc": 0.8, "eval/mlm_accuracy/depth_1": 0.3},
+          "evals": {"100": {"eval/rtd_auc": 0.6, "eval/mlm_accuracy/depth_1": 0.1},
+                    "400": {"eval/rtd_auc": 0.8, "eval/mlm_accuracy/depth_1": 0.3}}}
+early = quality.at_step(record, 100)
+try:
+  quality.at_step(record, 200)
+except ValueError as error:
+  missing = str(error)
+scores = lambda accuracies: {"sst2": {
+    "accuracies": accuracies, "median": sorted(accuracies)[1], "recipe": {},
+    "num_train_examples": 10, "num_eval_examples": 5}}
+rows = [{"arm": "random init", "pretrain": None, "tasks": scores([0.5, 0.6, 0.7])},
+        {"arm": "ELECTRA", "pretrain": record, "tasks": scores([0.7, 0.8, 0.9])},
+        {"arm": "ELECTRA at step 100", "pretrain": early, "tasks": scores([0.6, 0.65, 0.7])}]
+print(json.dumps({"early": early, "missing": missing, "table": quality.table(rows)}))
+"""
+
+
+def test_an_earlier_step_of_a_run_and_the_table_that_shows_it():
+  env = dict(os.environ, AMOS_JAX_NO_HUGE_PAGES="1")
+  result = subprocess.run([sys.executable, "-c", SCRIPT], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=120)
+  assert result.returncode == 0, result.stderr[-3000:]
+  out = json.loads(result.stdout.splitlines()[-1])
+  early = out["early"]
+  # A quarter of the run: a quarter of its time and tokens, that step's held-out scores,
+  # and the same workdir, read at that step.
+  assert (early["name"], early["steps"], early["init_step"]) == ("electra_step100", 100, 100)
+  assert (early["quiet_seconds"], early["seconds"], early["tokens"]) == (15.0, 20.0, 1000)
+  assert early["eval"] == {"eval/rtd_auc": 0.6, "eval/mlm_accuracy/depth_1": 0.1}
+  assert early["workdir"] == "/w/pretrain_electra"
+  assert "kept no checkpoint of step 200" in out["missing"] and "[100, 400]" in out["missing"]
+  lines = out["table"].splitlines()
+  assert lines[4] == "| random init | - | - | - | - | - | 0.600 [0.500-0.700] |"
+  assert lines[5] == "| ELECTRA | 400 | 1.0 | 0.0M | 0.300 | 0.800 | 0.800 [0.700-0.900] (+20.0) |"
+  assert lines[6] == ("| ELECTRA at step 100 | 100 | 0.2 | 0.0M | 0.100 | 0.600 "
+                      "| 0.650 [0.600-0.700] (+5.0) |")

@@ -104,6 +104,8 @@ def validate(config: ml_collections.ConfigDict, device_count: int) -> None:
           optimizer.warmup_steps)
   require(optimizer.grad_clip_norm > 0, "optimizer.grad_clip_norm", "> 0",
           optimizer.grad_clip_norm)
+  require(optimizer.position_bias_lr_multiplier > 0, "optimizer.position_bias_lr_multiplier",
+          "> 0", optimizer.position_bias_lr_multiplier)
 
 
 def _lookup(config, dotted: str):

@@ -81,6 +81,9 @@ def optimizer_config() -> ml_collections.ConfigDict:
       eps=1e-6,
       weight_decay=0.01,
       grad_clip_norm=1.0,
+      # The relative position bias tables learn at learning_rate times this: Adam moves a
+      # table entry (a logit offset) by about the rate per step (train/optimizer.py).
+      position_bias_lr_multiplier=1.0,
   ))
 
 

@@ -1,11 +1,17 @@
 """The pretraining optimizer: the rate applied is the one logged, also after skipped updates."""
 
+import functools
+
+import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
 import optax
+import pytest
 
+from amos_jax import config_validation
 from amos_jax.train import optimizer as optimizer_lib
+from configs import tiny
 
 
 def _config(**overrides):
@@ -54,3 +60,33 @@ def test_no_weight_decay_on_biases_and_layer_norm_scales():
   params = {"dense": {"kernel": 1.0, "bias": 1.0}, "norm": {"scale": 1.0, "bias": 1.0}}
   assert optimizer_lib.weight_decay_mask(params) == {
       "dense": {"kernel": True, "bias": False}, "norm": {"scale": False, "bias": False}}
+
+
+def test_the_position_bias_multiplier_scales_only_the_relative_position_bias_updates():
+  params = {"generator": {"relative_position_bias": {"table": jnp.full((4, 2), 0.1)},
+                          "block_0": {"kernel": jnp.full((2, 2), 0.3)}},
+            "token_embedding": jnp.full((3, 2), -0.2)}
+  grads = jax.tree_util.tree_map(lambda p: 0.5 * jnp.ones_like(p) + p, params)
+
+  def first_update(multiplier):
+    optimizer = optimizer_lib.make_optimizer(
+        _config(position_bias_lr_multiplier=multiplier, warmup_steps=0), num_train_steps=10)
+    updates, _ = optimizer.update(grads, optimizer.init(params), params, step=jnp.int32(0))
+    return updates
+
+  plain, scaled = first_update(1.0), first_update(20.0)
+  np.testing.assert_allclose(scaled["generator"]["relative_position_bias"]["table"],
+                             20.0 * plain["generator"]["relative_position_bias"]["table"],
+                             rtol=1e-6)
+  assert np.all(plain["generator"]["relative_position_bias"]["table"] != 0)
+  for path in (("generator", "block_0", "kernel"), ("token_embedding",)):
+    leaf = lambda tree: functools.reduce(lambda node, key: node[key], path, tree)
+    np.testing.assert_array_equal(leaf(scaled), leaf(plain))
+
+
+def test_a_non_positive_position_bias_multiplier_is_named():
+  config = tiny.get_config()
+  config.optimizer.position_bias_lr_multiplier = 0.0
+  with pytest.raises(config_validation.ConfigError,
+                     match="config.optimizer.position_bias_lr_multiplier=0.0: expected > 0"):
+    config_validation.validate(config, 1)

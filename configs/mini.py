@@ -7,13 +7,15 @@ Presets: configs/mini.py:electra, :uniform, :no_reversal.
 Small-budget recipe: ELECTRA-Small's sequence length 128 and 15% masking, and Cramming's
 lessons (no dropout while pretraining, a short warmup, a linear decay that reaches 0 at the
 end of the budget). Batch 32, not ELECTRA-Small's 128: at 128 x 128 the generator sat at
-the unigram distribution for all 1,500 steps of an hour (benchmarks/quality.py, README), so
-the same tokens now come as 4x more, smaller steps; the peak rate drops by sqrt(4) with it.
+the unigram distribution for all of its 1,500 steps (benchmarks/quality.py, README), so the
+tokens now come in 4x smaller steps, and the peak rate drops by sqrt(4) with the batch.
 init_std 0.07 matches tiny's per-width scale (0.8 / sqrt(hidden)): the tied output logits'
 range grows with the embedding norm. The relative position bias learns 10x faster than the
 rest: after 1,000 steps at 1e-3 its largest entry was 0.4, attention still uniform and the
-MLM still at the unigram; with 10x it was 2.4 by step 700 (train/optimizer.py). The step budget is about an hour of the AMOS preset on
-the 2-core CPU, from its measured 6,561 tokens/s (ELECTRA 9,612) at 4,096 tokens a step.
+MLM still at the unigram; with 10x it was 2.4 by step 700 and the MLM left the unigram by
+step 900 (train/optimizer.py). 4,000 steps (16.4M tokens) are an hour of the ELECTRA preset
+on the 2-core CPU at the 4,800 tokens/s measured at batch 32; AMOS runs about 1.5x slower
+per token, and the same machine type has measured 2x faster in other sessions.
 """
 
 from configs import default
@@ -30,7 +32,7 @@ def get_config(preset=None):
   config.model.relative_position_max_distance = 128
   config.batch_size = 32
   config.seq_len = 128
-  config.num_train_steps = 5600
+  config.num_train_steps = 4000
   config.log_every_steps = 100
   config.eval_every_steps = 1000
   config.checkpoint_every_steps = 1000

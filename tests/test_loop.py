@@ -74,6 +74,16 @@ def final_params(workdir):
   return checkpointing.load_params(os.path.join(workdir, "checkpoints"))
 
 
+@pytest.fixture(scope="module")
+def straight_run(tmp_path_factory, prepared_dir):
+  """An uninterrupted 16-step CLI run (checkpoints 8, 12 and 16 kept): the reference that
+  the resumed and the two-host runs must reproduce. Its tests share one xdist group, so one
+  worker runs it once for both."""
+  workdir = str(tmp_path_factory.mktemp("straight") / "run")
+  run_cli(workdir, prepared_dir)
+  return workdir
+
+
 def assert_trees_equal(a, b):
   for x, y in zip(jax.tree_util.tree_leaves(a), jax.tree_util.tree_leaves(b), strict=True):
     np.testing.assert_array_equal(x, y)
@@ -126,10 +136,10 @@ def test_end_to_end_writes_metrics_checkpoints_and_learns(tmp_path, prepared_dir
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("straight_run")
 def test_resume_in_a_new_process_is_bitwise_identical_past_damaged_and_cut_off_saves(
-    tmp_path, prepared_dir):
-  straight, halves = str(tmp_path / "straight"), str(tmp_path / "halves")
-  run_cli(straight, prepared_dir)
+    tmp_path, prepared_dir, straight_run):
+  straight, halves = straight_run, str(tmp_path / "halves")
   run_cli(halves, prepared_dir, extra_flags=["--stop_at_step=12"])
   assert final_params(halves)[0] == 12
   # The newest checkpoint (12) becomes unreadable, and a later save was cut off half-way
@@ -183,29 +193,29 @@ def wait_for(condition, timeout=240):
 
 
 @pytest.mark.slow
-def test_two_hosts_agree_with_one(tmp_path, prepared_dir):
-  """launch/local_multiprocess.sh's two processes of 4 devices train exactly like one of 8."""
-  single = str(tmp_path / "single")
-  overrides = dict(num_train_steps=6)
-  run_cli(single, prepared_dir, **overrides)
+@pytest.mark.xdist_group("straight_run")
+def test_two_hosts_agree_with_one(tmp_path, prepared_dir, straight_run):
+  """launch/local_multiprocess.sh's two processes of 4 devices train exactly like one of 8
+  (the straight run, compared at its step-8 checkpoint)."""
   hosts = tmp_path / "hosts"
   env = {k: v for k, v in os.environ.items() if not k.startswith("XLA_")}
   result = subprocess.run(
       ["bash", "launch/local_multiprocess.sh", "configs/tiny.py", str(hosts),
-       *config_flags(prepared_dir, **overrides)], cwd=REPO,
+       *config_flags(prepared_dir), "--stop_at_step=8"], cwd=REPO,
       env={**env, "PYTHON": sys.executable, "NUM_PROCESSES": "2", "DEVICES_PER_PROCESS": "4"},
       capture_output=True, text=True, timeout=400)
   assert result.returncode == 0, result.stderr[-3000:]
   for index in range(2):
     log = (hosts / "logs" / f"process_{index}.log").read_text()
     assert f"JAX process {index}/2, 4 local / 8 global devices." in log
-  single_losses, host_losses = losses(single), losses(str(hosts))
-  assert sorted(host_losses) == list(range(1, 7))
-  assert single_losses.keys() == host_losses.keys()
-  np.testing.assert_allclose(list(host_losses.values()), list(single_losses.values()),
-                             rtol=1e-5)
-  _, single_params = final_params(single)
-  _, host_params = final_params(str(hosts))
+  host_losses = losses(str(hosts))
+  assert sorted(host_losses) == list(range(1, 9))
+  single_losses = {step: loss for step, loss in losses(straight_run).items() if step <= 8}
+  np.testing.assert_allclose([host_losses[s] for s in sorted(single_losses)],
+                             [single_losses[s] for s in sorted(single_losses)], rtol=1e-5)
+  host_step, host_params = final_params(str(hosts))
+  assert host_step == 8
+  _, single_params = checkpointing.load_params(os.path.join(straight_run, "checkpoints"), step=8)
   for x, y in zip(jax.tree_util.tree_leaves(host_params),
                   jax.tree_util.tree_leaves(single_params), strict=True):
     np.testing.assert_allclose(x, y, rtol=1e-4, atol=1e-6)

@@ -1,5 +1,6 @@
 """The training program end to end: metrics, checkpoints, exact resume, preemption, hosts."""
 
+import fcntl
 import json
 import logging
 import os
@@ -29,15 +30,31 @@ OVERRIDES = dict(num_train_steps=16, batch_size=8, seq_len=64, log_every_steps=1
                  peak_flops_per_device=1e11)
 
 
-@pytest.fixture(scope="module")
-def prepared_dir(tmp_path_factory):
+def once_per_run(tmp_path_factory, worker_id: str, name: str, make) -> str:
+  """The path `make(path)` fills, made once for the whole test run: xdist's workers share
+  their run's base directory, and a lock makes the others wait for the first and reuse it."""
+  base = tmp_path_factory.getbasetemp()
+  if worker_id != "master":
+    base = base.parent  # pytest-N/, above each worker's popen-gwK/.
+  path, done = base / name, base / f"{name}.done"
+  # Not `{name}.lock`: data preparation locks that path itself.
+  with open(base / f"{name}.once-lock", "w") as lock:
+    fcntl.flock(lock, fcntl.LOCK_EX)
+    if not done.exists():
+      make(str(path))
+      done.touch()
+  return str(path)
+
+
+@pytest.fixture(scope="session")
+def prepared_dir(tmp_path_factory, worker_id):
   """The bundled sample, prepared once for every test here."""
-  config = tiny.get_config()
-  directory = str(tmp_path_factory.mktemp("prepared") / "data")
-  config.data.prepared_dir = directory
-  prepare_lib.prepare(config.data, seq_len=OVERRIDES["seq_len"],
-                      vocab_size=config.model.vocab_size, workdir=directory)
-  return directory
+  def prepare(directory):
+    config = tiny.get_config()
+    config.data.prepared_dir = directory
+    prepare_lib.prepare(config.data, seq_len=OVERRIDES["seq_len"],
+                        vocab_size=config.model.vocab_size, workdir=directory)
+  return once_per_run(tmp_path_factory, worker_id, "test_loop_prepared", prepare)
 
 
 def make_config(prepared_dir, **overrides):
@@ -74,14 +91,12 @@ def final_params(workdir):
   return checkpointing.load_params(os.path.join(workdir, "checkpoints"))
 
 
-@pytest.fixture(scope="module")
-def straight_run(tmp_path_factory, prepared_dir):
+@pytest.fixture(scope="session")
+def straight_run(tmp_path_factory, worker_id, prepared_dir):
   """An uninterrupted 16-step CLI run (checkpoints 8, 12 and 16 kept): the reference that
-  the resumed and the two-host runs must reproduce. Its tests share one xdist group, so one
-  worker runs it once for both."""
-  workdir = str(tmp_path_factory.mktemp("straight") / "run")
-  run_cli(workdir, prepared_dir)
-  return workdir
+  the resumed and the two-host runs must reproduce, run once for both."""
+  return once_per_run(tmp_path_factory, worker_id, "test_loop_straight",
+                      lambda workdir: run_cli(workdir, prepared_dir))
 
 
 def assert_trees_equal(a, b):
@@ -136,7 +151,6 @@ def test_end_to_end_writes_metrics_checkpoints_and_learns(tmp_path, prepared_dir
 
 
 @pytest.mark.slow
-@pytest.mark.xdist_group("straight_run")
 def test_resume_in_a_new_process_is_bitwise_identical_past_damaged_and_cut_off_saves(
     tmp_path, prepared_dir, straight_run):
   straight, halves = straight_run, str(tmp_path / "halves")
@@ -193,7 +207,6 @@ def wait_for(condition, timeout=240):
 
 
 @pytest.mark.slow
-@pytest.mark.xdist_group("straight_run")
 def test_two_hosts_agree_with_one(tmp_path, prepared_dir, straight_run):
   """launch/local_multiprocess.sh's two processes of 4 devices train exactly like one of 8
   (the straight run, compared at its step-8 checkpoint)."""

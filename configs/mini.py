@@ -14,8 +14,9 @@ range grows with the embedding norm. The relative position bias learns 10x faste
 rest: after 1,000 steps at 1e-3 its largest entry was 0.4, attention still uniform and the
 MLM still at the unigram; with 10x it was 2.4 by step 700 and the MLM left the unigram by
 step 900 (train/optimizer.py). 4,000 steps (16.4M tokens) are an hour of the ELECTRA preset
-on the 2-core CPU at the 4,800 tokens/s measured at batch 32; AMOS runs about 1.5x slower
-per token, and the same machine type has measured 2x faster in other sessions.
+on the slowest 2-core CPU measured (4,700 tokens/s at batch 32) and 18 minutes on the fastest
+(15,200 tokens/s); AMOS runs about 1.5x slower per token. Whether they pay off downstream:
+benchmarks/quality.py and the README's quality section.
 """
 
 from configs import default

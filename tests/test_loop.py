@@ -30,14 +30,17 @@ OVERRIDES = dict(num_train_steps=16, batch_size=8, seq_len=64, log_every_steps=1
                  peak_flops_per_device=1e11)
 
 
-def once_per_run(tmp_path_factory, worker_id: str, name: str, make) -> str:
-  """The path `make(path)` fills, made once for the whole test run: xdist's workers share
-  their run's base directory, and a lock makes the others wait for the first and reuse it."""
+def run_base(tmp_path_factory, worker_id: str):
+  """The test run's own directory, which every xdist worker of the run shares."""
   base = tmp_path_factory.getbasetemp()
-  if worker_id != "master":
-    base = base.parent  # pytest-N/, above each worker's popen-gwK/.
+  return base if worker_id == "master" else base.parent  # pytest-N/, above popen-gwK/.
+
+
+def once_per_run(tmp_path_factory, worker_id: str, name: str, make) -> str:
+  """The path `make(path)` fills, made once for the whole test run: a lock in the run's
+  shared directory makes the other workers wait for the first and reuse its result."""
+  base = run_base(tmp_path_factory, worker_id)
   path, done = base / name, base / f"{name}.done"
-  # Not `{name}.lock`: data preparation locks that path itself.
   with open(base / f"{name}.once-lock", "w") as lock:
     fcntl.flock(lock, fcntl.LOCK_EX)
     if not done.exists():
@@ -48,13 +51,14 @@ def once_per_run(tmp_path_factory, worker_id: str, name: str, make) -> str:
 
 @pytest.fixture(scope="session")
 def prepared_dir(tmp_path_factory, worker_id):
-  """The bundled sample, prepared once for every test here."""
-  def prepare(directory):
-    config = tiny.get_config()
-    config.data.prepared_dir = directory
-    prepare_lib.prepare(config.data, seq_len=OVERRIDES["seq_len"],
-                        vocab_size=config.model.vocab_size, workdir=directory)
-  return once_per_run(tmp_path_factory, worker_id, "test_loop_prepared", prepare)
+  """The bundled sample, prepared once for every test here: prepare() itself lets one
+  process prepare a directory while the others wait and then find it ready."""
+  config = tiny.get_config()
+  directory = str(run_base(tmp_path_factory, worker_id) / "test_loop_prepared")
+  config.data.prepared_dir = directory
+  prepare_lib.prepare(config.data, seq_len=OVERRIDES["seq_len"],
+                      vocab_size=config.model.vocab_size, workdir=directory)
+  return directory
 
 
 def make_config(prepared_dir, **overrides):
@@ -221,11 +225,12 @@ def test_two_hosts_agree_with_one(tmp_path, prepared_dir, straight_run):
   for index in range(2):
     log = (hosts / "logs" / f"process_{index}.log").read_text()
     assert f"JAX process {index}/2, 4 local / 8 global devices." in log
+  steps = list(range(1, 9))
   host_losses = losses(str(hosts))
-  assert sorted(host_losses) == list(range(1, 9))
   single_losses = {step: loss for step, loss in losses(straight_run).items() if step <= 8}
-  np.testing.assert_allclose([host_losses[s] for s in sorted(single_losses)],
-                             [single_losses[s] for s in sorted(single_losses)], rtol=1e-5)
+  assert sorted(host_losses) == sorted(single_losses) == steps
+  np.testing.assert_allclose([host_losses[s] for s in steps],
+                             [single_losses[s] for s in steps], rtol=1e-5)
   host_step, host_params = final_params(str(hosts))
   assert host_step == 8
   _, single_params = checkpointing.load_params(os.path.join(straight_run, "checkpoints"), step=8)

@@ -12,7 +12,9 @@ import pytest
 
 from amos_jax import errors
 from amos_jax import special_tokens
+from amos_jax.data import input_identity
 from amos_jax.data import prepare as prepare_lib
+from amos_jax.data import prepared as prepared_lib
 from amos_jax.data import sources
 from amos_jax.data import tokenizer as tokenizer_lib
 from configs import default
@@ -59,7 +61,7 @@ def test_rows_pack_documents_without_padding(prepared):
   data, config = prepared
   tokenizer = tokenizer_lib.load_tokenizer(data.tokenizer_path, vocab_size=VOCAB)
   docs = list(sources.documents(config, sources.SourceStats()))
-  for split in prepare_lib.SPLITS:
+  for split in prepared_lib.SPLITS:
     rows = np.concatenate(data.shards(split))
     assert rows.shape == (data.num_rows(split), SEQ_LEN) and rows.dtype == np.int32
     assert (rows[:, 0] == special_tokens.CLS_ID).all()
@@ -127,9 +129,9 @@ def test_files_are_identified_by_content_not_mtime(tmp_path, monkeypatch):
   assert again.fingerprint == data.fingerprint
   # The new mtime is recorded, so the next start does not hash the file again.
   assert again.metadata["file_stats"][0][2] == later
-  assert prepare_lib.load_prepared(again.directory).metadata == again.metadata
+  assert prepared_lib.load_prepared(again.directory).metadata == again.metadata
   hashed = []
-  monkeypatch.setattr(prepare_lib, "_sha256", lambda p: hashed.append(p) or "not-read")
+  monkeypatch.setattr(input_identity, "sha256_file", lambda p: hashed.append(p) or "not-read")
   assert _prepare(config, tmp_path).metadata == again.metadata
   assert hashed == []
   monkeypatch.undo()
@@ -154,13 +156,13 @@ def test_interrupted_run_leaves_nothing(tmp_path, monkeypatch):
     _prepare(config, work)
   assert sorted(os.listdir(work)) == ["data.lock"]  # No shards anywhere.
   with pytest.raises(FileNotFoundError, match="did not finish"):
-    prepare_lib.load_prepared(str(work / "data"))
+    prepared_lib.load_prepared(str(work / "data"))
   monkeypatch.setattr(json, "dump", real_dump)
   # A killed run (no cleanup at all) leaves its temporary directory: the next run clears it.
   (work / "data.incomplete-killed").mkdir()
   data = _prepare(config, work)
   assert sorted(os.listdir(work)) == ["data", "data.lock"]
-  assert prepare_lib.load_prepared(data.directory).metadata == data.metadata
+  assert prepared_lib.load_prepared(data.directory).metadata == data.metadata
 
 
 def test_prepared_dir_empty_or_foreign(tmp_path):
@@ -206,7 +208,7 @@ def test_given_tokenizer_is_reused_and_checked(tmp_path):
   config = _config(_write_corpus(str(tmp_path), num_chapters=40, files=1),
                    tokenizer_path=given)
   data = _prepare(config, tmp_path / "work")
-  assert data.metadata["tokenizer"]["sha256"] == prepare_lib._sha256(given)
+  assert data.metadata["tokenizer"]["sha256"] == input_identity.sha256_file(given)
   with pytest.raises(ValueError, match=f"{VOCAB} pieces but config.model.vocab_size is 512"):
     prepare_lib.prepare(config, seq_len=SEQ_LEN, vocab_size=512, workdir=str(tmp_path / "w2"))
 
@@ -242,7 +244,7 @@ def test_cli_prepares_tiny_preset_on_bundled_sample(tmp_path):
              f"--workdir={tmp_path}"]
   result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=60)
   assert result.returncode == 0, result.stderr[-2000:]
-  data = prepare_lib.load_prepared(str(tmp_path / "data"))
+  data = prepared_lib.load_prepared(str(tmp_path / "data"))
   assert data.seq_len == 64 and data.vocab_size == 4096
   assert data.num_rows("train") > 10_000 and data.num_rows("eval") > 0
 

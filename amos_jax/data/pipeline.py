@@ -22,7 +22,7 @@ import tensorflow as tf
 from amos_jax import errors
 from amos_jax import special_tokens
 from amos_jax.data import tf_setup
-from amos_jax.data.prepare import PreparedData
+from amos_jax.data.prepared import PreparedData
 
 
 class _Rows:

@@ -1,0 +1,91 @@
+"""The reader's side of a prepared directory: its layout, metadata.json and memory-mapped shards.
+
+Written by prepare.py (the layout is in its docstring); read by pipeline.py, the training
+loop and benchmarks. Only a complete directory has a metadata.json, so finding one means
+every shard it lists is there.
+"""
+
+import dataclasses
+import hashlib
+import json
+import os
+
+import numpy as np
+
+from amos_jax import errors
+
+FORMAT_VERSION = 2  # 2: text files identified by content hash, not mtime.
+METADATA_FILE = "metadata.json"
+TOKENIZER_FILE = "tokenizer.model"
+SPLITS = ("train", "eval")
+
+
+@dataclasses.dataclass(frozen=True)
+class PreparedData:
+  """A complete prepared directory, as described by its metadata.json."""
+  directory: str
+  metadata: dict
+
+  @property
+  def tokenizer_path(self) -> str:
+    """The SentencePiece .model file; checkpoints and exports copy it."""
+    return os.path.join(self.directory, self.metadata["tokenizer"]["file"])
+
+  @property
+  def seq_len(self) -> int:
+    """Tokens per row, [CLS] and [SEP] included."""
+    return self.metadata["inputs"]["seq_len"]
+
+  @property
+  def vocab_size(self) -> int:
+    """The tokenizer's vocabulary size (config.model.vocab_size at preparation)."""
+    return self.metadata["inputs"]["vocab_size"]
+
+  @property
+  def fingerprint(self) -> str:
+    """Identifies the rows, not their shard layout: save it beside the step, so a resume
+    can check that it reads the same rows (a step means nothing against other data)."""
+    content = dict(inputs=self.metadata["inputs"],
+                   vocab_sha256=self.metadata["tokenizer"]["vocab_sha256"],
+                   rows={split: self.num_rows(split) for split in SPLITS})
+    return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()[:16]
+
+  def num_rows(self, split: str) -> int:
+    """Number of packed sequences in `split` ("train" or "eval")."""
+    return self.metadata["splits"][split]["rows"]
+
+  def shards(self, split: str) -> list[np.ndarray]:
+    """The split's shards as read-only memory maps, checked against the metadata."""
+    arrays = []
+    for shard in self.metadata["splits"][split]["shards"]:
+      path = os.path.join(self.directory, shard["file"])
+      array = np.load(path, mmap_mode="r")
+      if array.shape != (shard["rows"], self.seq_len) or array.dtype != np.int32:
+        raise errors.InputError(f"Shard {path} is {array.dtype}{list(array.shape)}, metadata says "
+                                f"int32[{shard['rows']}, {self.seq_len}]: the prepared data is "
+                                "corrupt; delete the directory and prepare again.")
+      arrays.append(array)
+    return arrays
+
+
+def load_prepared(directory: str) -> PreparedData:
+  """Loads a directory written by `prepare`; an error if it is missing or incomplete."""
+  path = os.path.join(directory, METADATA_FILE)
+  if not os.path.isfile(path):
+    raise FileNotFoundError(
+        f"No {METADATA_FILE} in {directory!r}: the data was never prepared there or its "
+        "preparation did not finish. Run python -m amos_jax.data.prepare.")
+  with open(path) as f:
+    metadata = json.load(f)
+  if metadata.get("format_version") != FORMAT_VERSION:
+    raise errors.InputError(f"{path} has format {metadata.get('format_version')}, this code reads "
+                            f"{FORMAT_VERSION}: prepare the data again.")
+  return PreparedData(directory=os.path.abspath(directory), metadata=metadata)
+
+
+def write_metadata(directory: str, metadata: dict):
+  """Writes metadata.json whole: readers see the old file or the new one, never a part."""
+  path = os.path.join(directory, METADATA_FILE)
+  with open(path + ".tmp", "w") as f:
+    json.dump(metadata, f, indent=1)
+  os.replace(path + ".tmp", path)

@@ -196,10 +196,11 @@ def _prepare_into(tmp_dir: str, data_config, inputs: dict, file_stats: list) -> 
   metadata = dict(
       format_version=prepared_lib.FORMAT_VERSION,
       inputs=inputs,
-      # The hash cache of _file_stats; not an input: a touched file is the same data.
+      # input_identity's hash cache; not an input: a touched file is the same data.
       file_stats=file_stats,
       tokenizer=dict(file=TOKENIZER_FILE, vocab_size=tokenizer.vocab_size,
-                     sha256=input_identity.sha256_file(tmp_model), vocab_sha256=tokenizer.vocab_sha256()),
+                     sha256=input_identity.sha256_file(tmp_model),
+                     vocab_sha256=tokenizer.vocab_sha256()),
       splits=splits,
       counts=dict(tokens=tokens, **dataclasses.asdict(stats)),
       timing=dict(tokenizer_seconds=tokenizer_seconds, encode_seconds=encode_seconds),

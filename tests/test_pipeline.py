@@ -98,6 +98,19 @@ def test_eval_is_one_padded_pass(data):
   np.testing.assert_array_equal(np.concatenate(per_step), everything)
 
 
+def test_without_tensorflow_the_thread_pool_gives_the_same_batches(data, monkeypatch):
+  start = data.num_rows("train") // BATCH - 2  # Across the first epoch boundary.
+  with_tf = _batches(data, 4, start_step=start, process_index=1, process_count=2)
+  eval_with_tf = [b["input_ids"] for b in pipeline.eval_iterator(data, global_batch_size=BATCH)]
+  monkeypatch.setattr(pipeline, "tf", None)
+  without_tf = pipeline.train_iterator(data, global_batch_size=BATCH, seed=0, start_step=start,
+                                       process_index=1, process_count=2, prefetch_batches=2)
+  np.testing.assert_array_equal([next(without_tf)["input_ids"] for _ in range(4)], with_tf)
+  eval_without_tf = [b["input_ids"] for b in pipeline.eval_iterator(data, global_batch_size=BATCH)]
+  assert len(eval_without_tf) == len(eval_with_tf)  # One pass, then the iterator ends.
+  np.testing.assert_array_equal(np.concatenate(eval_without_tf), np.concatenate(eval_with_tf))
+
+
 def test_tf_sees_no_gpu(data):
   next(pipeline.train_iterator(data, global_batch_size=BATCH, seed=0))
   assert tf.config.get_visible_devices("GPU") == []

@@ -10,14 +10,23 @@ Each host computes only its own rows k in [process_index * b, (process_index + 1
 b = B // process_count, and gathers them from memory-mapped shards. So 1, 2 or 4 hosts
 see slices of the same global batch, and resuming needs only the step: the training loop
 saves its step and passes it back as `start_step`. tf.data runs the gathers in parallel
-and prefetches; TF never sees a GPU.
+and prefetches; TF never sees a GPU. Where TensorFlow is not installed (accelerator images
+often lack it, and its wheel is too large to bring along), a thread pool runs the same
+gathers: the batches are the same, since each is a pure function of its step.
 """
 
+import collections
+import concurrent.futures
+import itertools
 import threading
-from typing import Iterator
+from typing import Callable, Iterator
 
 import numpy as np
-import tensorflow as tf
+
+try:
+  import tensorflow as tf
+except ImportError:
+  tf = None
 
 from amos_jax import errors
 from amos_jax import special_tokens
@@ -90,15 +99,38 @@ def train_row_ids(step: int, *, num_rows: int, global_batch_size: int, seed: int
   return row_ids
 
 
-def _as_iterator(steps: tf.data.Dataset, host_batch, batch_shape, prefetch_batches):
-  """Runs `host_batch(step)` over `steps` in parallel, in order, prefetched, as numpy."""
+def _as_iterator(first_step: int, num_steps: int | None,
+                 host_batch: Callable[[int], np.ndarray], batch_shape,
+                 prefetch_batches: int) -> Iterator[dict[str, np.ndarray]]:
+  """Runs `host_batch(step)` for `num_steps` steps (None: endless) from `first_step` on, in
+  parallel, in order, prefetched, as numpy."""
+  if tf is None:
+    steps = (itertools.count(first_step) if num_steps is None
+             else range(first_step, first_step + num_steps))
+    return _threaded_iterator(steps, host_batch, prefetch_batches)
   tf_setup.hide_gpus_from_tf()
+  steps = (tf.data.Dataset.counter(start=first_step) if num_steps is None
+           else tf.data.Dataset.range(first_step, first_step + num_steps))
   batches = steps.map(
       lambda step: tf.ensure_shape(
           tf.numpy_function(host_batch, [step], tf.int32, stateful=False), batch_shape),
       num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
   batches = batches.map(lambda ids: {"input_ids": ids}).prefetch(prefetch_batches)
   return batches.as_numpy_iterator()
+
+
+def _threaded_iterator(steps, host_batch, prefetch_batches: int):
+  """The same batches without TF: up to `prefetch_batches` + 1 gathers in flight, in order."""
+  with concurrent.futures.ThreadPoolExecutor(max_workers=4) as pool:
+    in_flight = collections.deque()
+    steps = iter(steps)
+    for step in itertools.islice(steps, prefetch_batches + 1):
+      in_flight.append(pool.submit(host_batch, step))
+    while in_flight:
+      batch = in_flight.popleft().result()
+      for step in itertools.islice(steps, 1):
+        in_flight.append(pool.submit(host_batch, step))
+      yield {"input_ids": batch}
 
 
 def train_iterator(prepared: PreparedData, *, global_batch_size: int, seed: int,
@@ -121,8 +153,7 @@ def train_iterator(prepared: PreparedData, *, global_batch_size: int, seed: int,
                             permutations=permutations)
     return rows.gather(row_ids[process_index * b:(process_index + 1) * b])
 
-  steps = tf.data.Dataset.counter(start=start_step)
-  return _as_iterator(steps, host_batch, [b, rows.seq_len], prefetch_batches)
+  return _as_iterator(start_step, None, host_batch, [b, rows.seq_len], prefetch_batches)
 
 
 def num_eval_steps(prepared: PreparedData, global_batch_size: int) -> int:
@@ -149,5 +180,5 @@ def eval_iterator(prepared: PreparedData, *, global_batch_size: int, process_ind
     first = int(step) * global_batch_size + process_index * b
     return rows.gather(np.arange(first, first + b, dtype=np.int64))
 
-  steps = tf.data.Dataset.range(num_eval_steps(prepared, global_batch_size))
-  return _as_iterator(steps, host_batch, [b, rows.seq_len], prefetch_batches)
+  return _as_iterator(0, num_eval_steps(prepared, global_batch_size), host_batch,
+                      [b, rows.seq_len], prefetch_batches)

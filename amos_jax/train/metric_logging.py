@@ -1,7 +1,9 @@
 """Where metrics go: TensorBoard (clu's writer) and DIR/metrics.jsonl.
 
 Not to the log: the training loop writes one progress line per log step itself, and clu's
-LoggingWriter would repeat every scalar after it.
+LoggingWriter would repeat every scalar after it. clu's writers need TensorFlow (importing
+any of them imports its TensorBoard writer); where TF is not installed, as on accelerator
+images that lack it, metrics go to metrics.jsonl alone.
 """
 
 import json
@@ -9,17 +11,25 @@ import math
 import os
 from typing import Any, Mapping
 
+from absl import logging
 import jax
-from clu import metric_writers
+
+try:
+  from clu import metric_writers
+except ImportError:  # No TensorFlow (or no clu): metrics.jsonl only.
+  metric_writers = None
 
 
-class JsonlWriter(metric_writers.MetricWriter):
+class JsonlWriter(metric_writers.MetricWriter if metric_writers else object):
   """Appends one JSON object per step with scalars: {"step": ..., name: value, ...}."""
 
-  def __init__(self, path: str):
-    self._file = open(path, "a", encoding="utf-8")
+  def __init__(self, path: str | None):
+    """path None: a writer that keeps nothing (the other hosts' writer, without clu)."""
+    self._file = open(path, "a", encoding="utf-8") if path else None
 
   def write_scalars(self, step: int, scalars: Mapping[str, Any]):
+    if self._file is None:
+      return
     record = {"step": int(step)}
     for name, value in scalars.items():
       value = float(value)
@@ -49,14 +59,24 @@ class JsonlWriter(metric_writers.MetricWriter):
     pass
 
   def flush(self):
-    self._file.flush()
+    if self._file:
+      self._file.flush()
 
   def close(self):
-    self._file.close()
+    if self._file:
+      self._file.close()
 
 
-def create_writer(workdir: str) -> metric_writers.MetricWriter:
-  """TensorBoard (written asynchronously) + metrics.jsonl on the first host; none elsewhere."""
+def create_writer(workdir: str):
+  """TensorBoard (written asynchronously) + metrics.jsonl on the first host; none elsewhere.
+  Returns a clu MetricWriter, or without clu a JsonlWriter."""
+  if metric_writers is None:
+    if jax.process_index() > 0:
+      return JsonlWriter(None)
+    logging.warning("clu's metric writers cannot be imported (they need TensorFlow): no "
+                    "TensorBoard events; metrics go to %s only.",
+                    os.path.join(workdir, "metrics.jsonl"))
+    return JsonlWriter(os.path.join(workdir, "metrics.jsonl"))
   if jax.process_index() > 0:
     return metric_writers.MultiWriter([])
   return metric_writers.MultiWriter([

@@ -7,6 +7,8 @@ run's directories filled in, so the next step is a copy and paste away.
 import os
 import shlex
 
+from amos_jax.train import metric_logging
+
 # The evaluation metrics a summary shows (with their per-depth variants); metrics.jsonl and
 # the evaluation's own log line have them all.
 _HEADLINE_EVAL = ("loss", "rtd_auc", "rtd_accuracy", "mlm_accuracy")
@@ -66,7 +68,8 @@ def pretraining(workdir: str, *, start_step: int, step: int, num_train_steps: in
       ("Checkpoint", os.path.join(workdir, "checkpoints", str(checkpoint_step))
        if checkpoint_step is not None else "none saved"),
       ("Metrics", os.path.join(workdir, "metrics.jsonl")),
-      ("TensorBoard", f"tensorboard --logdir={shlex.quote(os.path.join(workdir, 'tensorboard'))}"),
+      ("TensorBoard", f"tensorboard --logdir={shlex.quote(os.path.join(workdir, 'tensorboard'))}"
+       if metric_logging.writes_tensorboard() else "none (TensorFlow is not installed)"),
       ("Tokenizer", os.path.join(workdir, tokenizer_file)),
   ]
   commands = [

@@ -29,6 +29,7 @@ The shared sst2/dev.tsv is a held-out slice of GLUE SST-2 *train* (6,735 rows), 
 872-row dev set: scores are not comparable with published ones.
 """
 
+import ast
 import json
 import math
 import os
@@ -44,6 +45,7 @@ from amos_jax import host_memory
 host_memory.reexec_with_huge_pages()  # Before JAX allocates anything; see host_memory.py.
 
 from absl import app, flags, logging
+import ml_collections
 import numpy as np
 
 from amos_jax.finetune import seeds as seeds_lib
@@ -59,6 +61,11 @@ flags.DEFINE_string("workdir", "/tmp/amos_quality", "Every run of the benchmark 
 flags.DEFINE_enum("preset", "mini", ["tiny", "mini", "small"], "Model size to pretrain.")
 flags.DEFINE_integer("pretrain_steps", 0,
                      "Pretraining steps of the ELECTRA and AMOS arms; 0: the preset's own.")
+flags.DEFINE_multi_string(
+    "pretrain_override", [],
+    "key=value set in every arm's pretraining config, the key dotted and the value read as "
+    "a Python literal (else a string), e.g. model.dtype=bfloat16 or batch_size=256; "
+    "repeatable. Recorded in each arm's arm.json.")
 flags.DEFINE_bool("equal_wallclock", True,
                   "Also pretrain ELECTRA for as long as AMOS took (more steps).")
 flags.DEFINE_list("ablations", [],
@@ -115,7 +122,7 @@ def pretrain(name: str, preset: str, steps: int, keep_steps=()) -> dict:
   record_path = os.path.join(workdir, "arm.json")
   if os.path.exists(record_path):
     return _read_json(record_path)
-  config = PRESETS[FLAGS.preset].get_config(preset)
+  config, overrides = pretrain_config(preset)
   config.num_train_steps = steps
   config.eval_every_steps = steps  # One held-out evaluation, at the end.
   config.checkpoint_every_steps = max(1, min(config.checkpoint_every_steps, steps))
@@ -136,13 +143,49 @@ def pretrain(name: str, preset: str, steps: int, keep_steps=()) -> dict:
   evals = {r["step"]: {k: v for k, v in r.items() if k.startswith("eval/")}
            for r in records if "eval/rtd_auc" in r}
   median_tokens_per_s = float(np.median([r["tokens_per_s"] for r in train_records]))
-  record = {"name": name, "preset": preset, "workdir": workdir, "steps": steps,
+  record = {"name": name, "preset": preset, "overrides": overrides, "workdir": workdir,
+            "steps": steps,
             "seconds": seconds, "median_tokens_per_s": median_tokens_per_s,
             "quiet_seconds": steps * tokens_per_step / median_tokens_per_s,
             "tokens": steps * tokens_per_step, "eval": evals[steps],
             "evals": {str(step): scores for step, scores in sorted(evals.items())}}
   _write_json(record_path, record)
   return record
+
+
+def pretrain_config(preset: str):
+  """(the --preset size's config with objective `preset` and the --pretrain_override values,
+  those values as a dict)."""
+  config = PRESETS[FLAGS.preset].get_config(preset)
+  overrides = parse_overrides(FLAGS.pretrain_override)
+  for key, value in overrides.items():
+    # By hand: ConfigDict.update_from_flattened_dict silently adds keys it lacks (a typo).
+    *parents, leaf = key.split(".")
+    node = config
+    for part in parents:
+      node = node.get(part) if isinstance(node, ml_collections.ConfigDict) else None
+    if not isinstance(node, ml_collections.ConfigDict) or leaf not in node:
+      raise app.UsageError(f"--pretrain_override={key}=...: the {FLAGS.preset} config has no "
+                           f"key {key!r}.")
+    try:
+      node[leaf] = value  # ConfigDict keeps the field's type: an int field refuses "big".
+    except (TypeError, ValueError) as error:
+      raise app.UsageError(f"--pretrain_override={key}={value!r}: {error}") from None
+  return config, overrides
+
+
+def parse_overrides(items: list[str]) -> dict:
+  """{"model.dtype": "bfloat16", "batch_size": 256} from ["model.dtype=bfloat16", ...]."""
+  overrides = {}
+  for item in items:
+    key, equals, text = item.partition("=")
+    if not equals or not key:
+      raise app.UsageError(f"--pretrain_override={item!r}: expected key=value.")
+    try:
+      overrides[key] = ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+      overrides[key] = text
+  return overrides
 
 
 def _train_seconds(train_records, tokens_per_step: int) -> float:

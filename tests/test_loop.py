@@ -255,6 +255,7 @@ def test_a_machine_without_tensorflow_trains_exactly_the_same(tmp_path, prepared
                           cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
   assert result.returncode == 0, result.stderr[-3000:]
   assert "no TensorBoard events" in result.stderr
+  assert "TensorBoard: none (TensorFlow is not installed)" in result.stdout + result.stderr
   assert not (workdir / "tensorboard").exists()
   steps = [1, 2, 3, 4]
   run_losses = losses(str(workdir))

@@ -1,5 +1,6 @@
 """benchmarks/quality.py's bookkeeping: points along a run (--curve_steps) and the table."""
 
+import functools
 import json
 import os
 import subprocess
@@ -30,16 +31,34 @@ scores = lambda accuracies: {"sst2": {
 rows = [{"arm": "random init", "pretrain": None, "tasks": scores([0.5, 0.6, 0.7])},
         {"arm": "ELECTRA", "pretrain": record, "tasks": scores([0.7, 0.8, 0.9])},
         {"arm": "ELECTRA at step 100", "pretrain": early, "tasks": scores([0.6, 0.65, 0.7])}]
-print(json.dumps({"early": early, "missing": missing, "table": quality.table(rows)}))
+quality.FLAGS(["quality", "--preset=mini", "--pretrain_override=model.dtype=bfloat16",
+               "--pretrain_override=batch_size=256", "--pretrain_override=optimizer.warmup_steps=50"])
+config, overrides = quality.pretrain_config("electra")
+overridden = [config.model.dtype, config.batch_size, config.optimizer.warmup_steps,
+              config.model.generator.mlm_layers]
+errors = []
+for bad in ("batch_size=big", "model.no_such_key=1", "nokeyvalue"):
+  quality.FLAGS.pretrain_override = [bad]
+  try:
+    quality.pretrain_config("amos")
+  except quality.app.UsageError as error:
+    errors.append(str(error))
+print(json.dumps({"early": early, "missing": missing, "table": quality.table(rows),
+                  "overrides": overrides, "overridden": overridden, "errors": errors}))
 """
 
 
-def test_an_earlier_step_of_a_run_and_the_table_that_shows_it():
+@functools.cache
+def _run_script() -> dict:
   env = dict(os.environ, AMOS_JAX_NO_HUGE_PAGES="1")
   result = subprocess.run([sys.executable, "-c", SCRIPT], cwd=REPO, env=env,
                           capture_output=True, text=True, timeout=120)
   assert result.returncode == 0, result.stderr[-3000:]
-  out = json.loads(result.stdout.splitlines()[-1])
+  return json.loads(result.stdout.splitlines()[-1])
+
+
+def test_an_earlier_step_of_a_run_and_the_table_that_shows_it():
+  out = _run_script()
   early = out["early"]
   # A quarter of the run: a quarter of its time and tokens, that step's held-out scores,
   # and the same workdir, read at that step.
@@ -53,3 +72,14 @@ def test_an_earlier_step_of_a_run_and_the_table_that_shows_it():
   assert lines[5] == "| ELECTRA | 400 | 1.0 | 0.0M | 0.300 | 0.800 | 0.800 [0.700-0.900] (+20.0) |"
   assert lines[6] == ("| ELECTRA at step 100 | 100 | 0.2 | 0.0M | 0.100 | 0.600 "
                       "| 0.650 [0.600-0.700] (+5.0) |")
+
+
+def test_pretraining_overrides_keep_the_config_types_and_name_bad_ones():
+  out = _run_script()
+  assert out["overrides"] == {"model.dtype": "bfloat16", "batch_size": 256,
+                              "optimizer.warmup_steps": 50}
+  assert out["overridden"] == ["bfloat16", 256, 50, [1]]  # The preset still applies.
+  bad_type, missing_key, no_value = out["errors"]
+  assert "--pretrain_override" in bad_type and "batch_size" in bad_type
+  assert "no_such_key" in missing_key
+  assert "'nokeyvalue': expected key=value" in no_value

@@ -67,10 +67,15 @@ class JsonlWriter(metric_writers.MetricWriter if metric_writers else object):
       self._file.close()
 
 
+def writes_tensorboard() -> bool:
+  """Whether create_writer writes TensorBoard events (clu, and so TF, can be imported)."""
+  return metric_writers is not None
+
+
 def create_writer(workdir: str):
   """TensorBoard (written asynchronously) + metrics.jsonl on the first host; none elsewhere.
   Returns a clu MetricWriter, or without clu a JsonlWriter."""
-  if metric_writers is None:
+  if not writes_tensorboard():
     if jax.process_index() > 0:
       return JsonlWriter(None)
     logging.warning("clu's metric writers cannot be imported (they need TensorFlow): no "

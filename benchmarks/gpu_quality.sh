@@ -9,9 +9,12 @@
 #
 # The device machine has no ../shared and no TensorFlow (its wheel is too large to carry):
 # the input pipeline then gathers batches in threads and metrics go to metrics.jsonl alone
-# (data/pipeline.py, train/metric_logging.py). Packages its image lacks (ml-collections,
-# clu) travel as wheels in .whl/ (the device tool's README says how); they are installed
-# from there when it exists.
+# (data/pipeline.py, train/metric_logging.py). Of the packages amos_jax needs, its image
+# (jax 0.11.2, flax, optax, orbax, sentencepiece) lacks only ml-collections; it travels as a
+# wheel in .whl/ (ignored through .git/info/exclude), installed from there when it exists:
+#   python -m pip download --no-deps --only-binary=:all: --python-version 3.12 \
+#     --implementation cp --platform manylinux_2_28_x86_64 -d .whl ml-collections==1.1.0
+# The device call then carries gpu_data and .whl: about 53 MB with the default slice.
 #
 # Sizes: the small preset (12x256) in bfloat16 at its batch of 128 x 128, STEPS steps
 # (default 6000: the README's H200 row measured 66.5 ms for a 512-row step, so a 128-row

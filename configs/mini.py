@@ -13,10 +13,10 @@ init_std 0.07 matches tiny's per-width scale (0.8 / sqrt(hidden)): the tied outp
 range grows with the embedding norm. The relative position bias learns 10x faster than the
 rest: after 1,000 steps at 1e-3 its largest entry was 0.4, attention still uniform and the
 MLM still at the unigram; with 10x it was 2.4 by step 700 and the MLM left the unigram by
-step 900 (train/optimizer.py). 4,000 steps (16.4M tokens) are an hour of the ELECTRA preset
-on the slowest 2-core CPU measured (4,700 tokens/s at batch 32) and 18 minutes on the fastest
-(15,200 tokens/s); AMOS runs about 1.5x slower per token. Whether they pay off downstream:
-benchmarks/quality.py and the README's quality section.
+step 900 (train/optimizer.py). 16,000 steps (65.5M tokens) took 58-69 minutes of the ELECTRA
+preset on the fastest 2-core CPU measured (15,800-18,800 tokens/s at batch 32; the slowest
+ran at 4,700, where they are 3.9 hours); AMOS runs about 1.5x slower per token. 4,000 steps
+tied random init on SST-2 and 16,000 led it by 0.6 points (benchmarks/quality.py, README).
 """
 
 from configs import default
@@ -33,9 +33,9 @@ def get_config(preset=None):
   config.model.relative_position_max_distance = 128
   config.batch_size = 32
   config.seq_len = 128
-  config.num_train_steps = 4000
+  config.num_train_steps = 16000
   config.log_every_steps = 100
-  config.eval_every_steps = 1000
+  config.eval_every_steps = 4000
   config.checkpoint_every_steps = 1000
   config.optimizer.learning_rate = 1e-3
   config.optimizer.warmup_steps = 300

@@ -1,6 +1,5 @@
 """The training program end to end: metrics, checkpoints, exact resume, preemption, hosts."""
 
-import fcntl
 import json
 import logging
 import os
@@ -15,6 +14,7 @@ import pytest
 
 from amos_jax import config_validation
 from amos_jax import inference
+from amos_jax.data import atomic_dir
 from amos_jax.data import prepare as prepare_lib
 from amos_jax.train import checkpointing
 from amos_jax.train import loop
@@ -41,8 +41,7 @@ def once_per_run(tmp_path_factory, worker_id: str, name: str, make) -> str:
   shared directory makes the other workers wait for the first and reuse its result."""
   base = run_base(tmp_path_factory, worker_id)
   path, done = base / name, base / f"{name}.done"
-  with open(base / f"{name}.once-lock", "w") as lock:
-    fcntl.flock(lock, fcntl.LOCK_EX)
+  with atomic_dir.exclusive_lock(str(base / f"{name}.once-lock")):
     if not done.exists():
       make(str(path))
       done.touch()

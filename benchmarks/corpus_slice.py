@@ -30,6 +30,7 @@ from absl import app, flags
 
 from amos_jax.data import atomic_dir
 from amos_jax.data import sources
+from configs import default
 
 SHARED_DATA = os.path.join(REPO, "..", "shared", "data")
 
@@ -48,26 +49,14 @@ flags.DEFINE_string("tokenizer", None, "A SentencePiece .model to bring along (o
 FLAGS = flags.FLAGS
 
 
-def _documents(path: str):
-  """The blank-line separated documents of a (gzipped) text file, as they are written."""
-  opener = gzip.open if path.endswith(".gz") else open
-  with opener(path, "rt", encoding="utf-8", errors="replace") as f:
-    lines = []
-    for line in f:
-      if line.strip():
-        lines.append(line.rstrip("\n"))
-      elif lines:
-        yield "\n".join(lines)
-        lines = []
-    if lines:
-      yield "\n".join(lines)
-
-
 def write_text_slice(paths: list[str], out_path: str, budget_bytes: int) -> dict:
   """Takes whole documents until `budget_bytes` of text, each from the file with the fewest
   bytes taken so far, so every file gives about as much text (Wikipedia's articles and the
   books' paragraphs differ 100x in length); returns the documents and bytes per file."""
-  readers = {path: _documents(path) for path in paths}
+  # As preparation reads them: the same lines skipped (not UTF-8, over max_line_bytes).
+  max_line_bytes = default.data_config().max_line_bytes
+  readers = {path: sources.text_documents([path], "blank_line", max_line_bytes,
+                                          sources.SourceStats()) for path in paths}
   taken = {path: {"documents": 0, "bytes": 0} for path in paths}
   total = 0
   with gzip.open(out_path, "wt", encoding="utf-8", compresslevel=6) as out:

@@ -45,9 +45,9 @@ from amos_jax import host_memory
 host_memory.reexec_with_huge_pages()  # Before JAX allocates anything; see host_memory.py.
 
 from absl import app, flags, logging
-import ml_collections
 import numpy as np
 
+from amos_jax import config_validation
 from amos_jax.finetune import seeds as seeds_lib
 from amos_jax.glue import finetune
 from amos_jax.train import loop
@@ -158,19 +158,15 @@ def pretrain_config(preset: str):
   those values as a dict)."""
   config = PRESETS[FLAGS.preset].get_config(preset)
   overrides = parse_overrides(FLAGS.pretrain_override)
-  for key, value in overrides.items():
-    # By hand: ConfigDict.update_from_flattened_dict silently adds keys it lacks (a typo).
-    *parents, leaf = key.split(".")
-    node = config
-    for part in parents:
-      node = node.get(part) if isinstance(node, ml_collections.ConfigDict) else None
-    if not isinstance(node, ml_collections.ConfigDict) or leaf not in node:
-      raise app.UsageError(f"--pretrain_override={key}=...: the {FLAGS.preset} config has no "
-                           f"key {key!r}.")
-    try:
-      node[leaf] = value  # ConfigDict keeps the field's type: an int field refuses "big".
-    except (TypeError, ValueError) as error:
-      raise app.UsageError(f"--pretrain_override={key}={value!r}: {error}") from None
+  # Keys checked first: ConfigDict.update_from_flattened_dict silently adds keys it lacks.
+  unknown = sorted(set(overrides) - config_validation.flat_keys(config))
+  if unknown:
+    raise app.UsageError(f"--pretrain_override: the {FLAGS.preset} config has no key "
+                         f"{', '.join(map(repr, unknown))}.")
+  try:
+    config.update_from_flattened_dict(overrides)  # Keeps each field's type: int refuses "big".
+  except (TypeError, ValueError) as error:
+    raise app.UsageError(f"--pretrain_override: {error}") from None
   return config, overrides
 
 

@@ -61,6 +61,9 @@ flags.DEFINE_string("workdir", "/tmp/amos_quality", "Every run of the benchmark 
 flags.DEFINE_enum("preset", "mini", ["tiny", "mini", "small"], "Model size to pretrain.")
 flags.DEFINE_integer("pretrain_steps", 0,
                      "Pretraining steps of the ELECTRA and AMOS arms; 0: the preset's own.")
+flags.DEFINE_integer("amos_steps", 0,
+                     "AMOS's (and the ablations') steps when they differ from "
+                     "--pretrain_steps, e.g. as many as fit in ELECTRA's wall-clock; 0: the same.")
 flags.DEFINE_multi_string(
     "pretrain_override", [],
     "key=value set in every arm's pretraining config, the key dotted and the value read as "
@@ -89,8 +92,9 @@ flags.DEFINE_list("arms", [],
                   "Only these arms (random, electra, amos, electra_equal_time, or an "
                   "ablation's name), e.g. to score the finished ones while others are still "
                   "to come; empty: all. An arm's pretraining runs only if it is listed or "
-                  "another listed arm needs it (ELECTRA always runs: random init takes its size and "
-                  "tokenizer; equal wall-clock needs AMOS's).")
+                  "another listed arm needs it (random init takes its size and tokenizer "
+                  "from the first pretrained arm, ELECTRA's when there is none; equal "
+                  "wall-clock needs ELECTRA and AMOS).")
 flags.DEFINE_list("seeds", ["0", "1", "2", "3", "4"], "Fine-tuning seeds.")
 flags.DEFINE_list("curve_steps", [],
                   "Steps of ELECTRA's run whose checkpoints are also fine-tuned, e.g. "
@@ -304,18 +308,24 @@ def plot_curve(rows, path):
 
 def pretrained_arms(steps: int) -> tuple[list[tuple[str, dict | None]], dict]:
   """([(label, pretraining record or None for random init)] of every arm --arms asks for,
-  ELECTRA's record)."""
+  the pretraining record whose size and tokenizer random init takes)."""
   def wanted(name):
     return not FLAGS.arms or name in FLAGS.arms
 
   equal_time = FLAGS.equal_wallclock and wanted("electra_equal_time")
-  # Always pretrained first: the cheapest arm, whose size and tokenizer random init takes.
   curve_steps = sorted(int(step) for step in FLAGS.curve_steps)
   if any(not 0 < step < steps for step in curve_steps):
     raise app.UsageError(f"--curve_steps={FLAGS.curve_steps}: expected steps between 0 and "
                          f"ELECTRA's {steps}.")
-  electra = pretrain("electra", "electra", steps, keep_steps=curve_steps)
-  amos = pretrain("amos", "amos", steps) if wanted("amos") or equal_time else None
+  ablations = [preset for preset in FLAGS.ablations if wanted(preset)]
+  want_amos = wanted("amos") or equal_time
+  # Random init alone still needs a run to take its size and tokenizer from: the cheapest.
+  want_electra = (wanted("electra") or curve_steps or equal_time
+                  or not (want_amos or ablations))
+  amos_steps = FLAGS.amos_steps or steps
+  # The cheapest arm first, so that its fine-tuning can start the soonest.
+  electra = pretrain("electra", "electra", steps, keep_steps=curve_steps) if want_electra else None
+  amos = pretrain("amos", "amos", amos_steps) if want_amos else None
   arms = [("random init", None)] if wanted("random") else []
   if wanted("electra"):
     arms.append(("ELECTRA", electra))
@@ -324,14 +334,14 @@ def pretrained_arms(steps: int) -> tuple[list[tuple[str, dict | None]], dict]:
   if equal_time:
     # At each run's median throughput, so that other work on the machine during part of a
     # run does not move the comparison.
-    equal_steps = int(round(steps * amos["quiet_seconds"] / electra["quiet_seconds"]))
+    equal_steps = int(round(amos["quiet_seconds"] * electra["steps"] / electra["quiet_seconds"]))
     arms.append(("ELECTRA, AMOS's wall-clock",
                  pretrain("electra_equal_time", "electra", equal_steps)))
   if wanted("amos"):
     arms.append(("AMOS", amos))
-  arms += [(f"AMOS :{preset}", pretrain(preset, preset, steps))
-           for preset in FLAGS.ablations if wanted(preset)]
-  return arms, electra
+  arms += [(f"AMOS :{preset}", pretrain(preset, preset, amos_steps)) for preset in ablations]
+  size_source = electra or amos or next(record for _, record in arms if record)
+  return arms, size_source
 
 
 def table(rows) -> str:
@@ -373,13 +383,14 @@ def main(argv):
     raise app.UsageError(f"--tasks: unknown {sorted(unknown)}; expected {list(TASK_NAMES)}.")
   os.makedirs(FLAGS.workdir, exist_ok=True)
   steps = FLAGS.pretrain_steps or PRESETS[FLAGS.preset].get_config().num_train_steps
-  arms, electra = pretrained_arms(steps)
+  arms, size_source = pretrained_arms(steps)
 
   rows = []
   for arm, record in arms:
     row = {"arm": arm, "pretrain": record, "tasks": {}}
     for task in FLAGS.tasks:
-      init = record or electra  # Random init: the same size and tokenizer, not the weights.
+      # Random init: the same size and tokenizer, not the weights.
+      init = record or size_source
       results = fine_tune(task, record["name"] if record else "random", init["workdir"],
                           random_init=record is None,
                           init_step=record.get("init_step", 0) if record else 0)

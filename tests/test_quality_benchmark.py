@@ -43,8 +43,25 @@ for bad in ("batch_size=big", "model.no_such_key=1", "nokeyvalue"):
     quality.pretrain_config("amos")
   except quality.app.UsageError as error:
     errors.append(str(error))
+# Which arms pretrain, and for how many steps: a stand-in pretrain() that only records.
+pretrained = []
+def fake_pretrain(name, preset, steps, keep_steps=()):
+  pretrained.append([name, steps])
+  return {"name": name, "workdir": "/w/pretrain_" + name, "steps": steps,
+          "quiet_seconds": {"electra": 100.0, "amos": 75.0}.get(name, 1.0)}
+quality.pretrain = fake_pretrain
+plans = {}
+# Flags keep their values from one parse to the next: each plan sets both.
+for args in (["--arms=random,amos", "--amos_steps=300"], ["--arms=random", "--amos_steps=0"],
+             ["--arms=", "--amos_steps=300"]):
+  pretrained.clear()
+  quality.FLAGS(["quality"] + args)
+  arms, size_source = quality.pretrained_arms(400)
+  plans[" ".join(args)] = {"pretrained": list(pretrained), "size_source": size_source["name"],
+                           "arms": [label for label, _ in arms]}
 print(json.dumps({"early": early, "missing": missing, "table": quality.table(rows),
-                  "overrides": overrides, "overridden": overridden, "errors": errors}))
+                  "overrides": overrides, "overridden": overridden, "errors": errors,
+                  "plans": plans}))
 """
 
 
@@ -83,3 +100,21 @@ def test_pretraining_overrides_keep_the_config_types_and_name_bad_ones():
   assert "--pretrain_override" in bad_type and "batch_size" in bad_type
   assert "no_such_key" in missing_key
   assert "'nokeyvalue': expected key=value" in no_value
+
+
+def test_only_the_arms_asked_for_pretrain_and_amos_can_take_its_own_steps():
+  plans = _run_script()["plans"]
+  # AMOS alone (e.g. for ELECTRA's wall-clock) does not pretrain ELECTRA first; random init
+  # then takes AMOS's size and tokenizer.
+  amos_only = plans["--arms=random,amos --amos_steps=300"]
+  assert amos_only["pretrained"] == [["amos", 300]]
+  assert amos_only["size_source"] == "amos"
+  assert amos_only["arms"] == ["random init", "AMOS"]
+  # Random init alone needs some run's size and tokenizer: ELECTRA's, the cheapest.
+  assert plans["--arms=random --amos_steps=0"]["pretrained"] == [["electra", 400]]
+  # All arms: ELECTRA for AMOS's wall-clock gets ELECTRA's steps per second times the
+  # seconds AMOS's 300 steps took: 400 / 100 * 75 = 300.
+  everything = plans["--arms= --amos_steps=300"]
+  assert everything["pretrained"] == [["electra", 400], ["amos", 300],
+                                      ["electra_equal_time", 300]]
+  assert everything["size_source"] == "electra"

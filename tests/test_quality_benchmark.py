@@ -11,7 +11,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Run in a fresh interpreter: quality.py defines absl flags (workdir, ...) that other modules
 # imported by the test process define too.
 SCRIPT = r"""
-import json, sys
+import json, os, sys
 from benchmarks import quality
 quality.FLAGS(["quality", "--tasks=sst2", "--seeds=0,1,2"])
 record = {"name": "electra", "preset": "electra", "workdir": "/w/pretrain_electra",
@@ -43,6 +43,17 @@ for bad in ("batch_size=big", "model.no_such_key=1", "nokeyvalue"):
     quality.pretrain_config("amos")
   except quality.app.UsageError as error:
     errors.append(str(error))
+# A run that returns before its last step (preempted) leaves no record and says so.
+import tempfile, types
+quality.FLAGS.pretrain_override = []
+quality.FLAGS(["quality", "--workdir=" + tempfile.mkdtemp()])
+quality.loop.train_and_evaluate = lambda config, workdir: types.SimpleNamespace(step=7)
+try:
+  quality.pretrain("electra", "electra", 400)
+  stopped = "no error"
+except SystemExit as error:
+  stopped = str(error)
+records_left = os.path.exists(os.path.join(quality.FLAGS.workdir, "pretrain_electra", "arm.json"))
 # Which arms pretrain, and for how many steps: a stand-in pretrain() that only records.
 pretrained = []
 def fake_pretrain(name, preset, steps, keep_steps=()):
@@ -61,7 +72,7 @@ for args in (["--arms=random,amos", "--amos_steps=300"], ["--arms=random", "--am
                            "arms": [label for label, _ in arms]}
 print(json.dumps({"early": early, "missing": missing, "table": quality.table(rows),
                   "overrides": overrides, "overridden": overridden, "errors": errors,
-                  "plans": plans}))
+                  "plans": plans, "stopped": stopped, "records_left": records_left}))
 """
 
 
@@ -118,3 +129,9 @@ def test_only_the_arms_asked_for_pretrain_and_amos_can_take_its_own_steps():
   assert everything["pretrained"] == [["electra", 400], ["amos", 300],
                                       ["electra_equal_time", 300]]
   assert everything["size_source"] == "electra"
+
+
+def test_a_preempted_pretraining_run_leaves_no_record_and_says_how_to_resume():
+  out = _run_script()
+  assert "stopped at step 7 of 400" in out["stopped"] and "again to resume" in out["stopped"]
+  assert not out["records_left"]

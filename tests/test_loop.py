@@ -9,6 +9,7 @@ import sys
 import time
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -195,6 +196,40 @@ def test_sigterm_saves_the_step_it_reached_and_exits_cleanly(tmp_path, prepared_
   assert f"Preempted: saved step {step}" in stderr
   assert 7 <= step < 400
   assert max(losses(workdir)) == step  # Saved where it stopped: no trained step is lost.
+
+
+def test_the_host_runs_at_most_one_step_ahead_of_the_device(tmp_path, prepared_dir,
+                                                            monkeypatch):
+  """A SIGTERM's save waits for every dispatched step, so the loop must not queue many."""
+  build = loop.build_lib.build
+  losses_so_far, not_ready_at_dispatch = [], []
+
+  @jax.jit
+  def slow_on_device(loss):
+    # Tens of milliseconds of device work that the loss depends on: slower than dispatch.
+    x = jnp.full((384, 384), 1e-3, jnp.float32)
+    for _ in range(4):
+      x = jnp.tanh(x @ x)
+    return loss + 0.0 * x[0, 0]
+
+  def build_with_a_slow_step(config, *args, **kwargs):
+    pretraining = build(config, *args, **kwargs)
+
+    def train_step(state, batch, key):
+      not_ready_at_dispatch.append(sum(not loss.is_ready() for loss in losses_so_far))
+      state, metrics = pretraining.train_step(state, batch, key)
+      metrics = dict(metrics, loss=slow_on_device(metrics["loss"]))
+      losses_so_far.append(metrics["loss"])
+      return state, metrics
+    return pretraining._replace(train_step=train_step)
+
+  monkeypatch.setattr(loop.build_lib, "build", build_with_a_slow_step)
+  config = make_config(prepared_dir, num_train_steps=8, log_every_steps=1000,
+                       eval_every_steps=1000, checkpoint_every_steps=1000)
+  loop.train_and_evaluate(config, str(tmp_path / "run"))
+  assert len(not_ready_at_dispatch) == 8
+  # Only the step dispatched just before may still be running.
+  assert max(not_ready_at_dispatch) <= 1, not_ready_at_dispatch
 
 
 def wait_for(condition, timeout=240):

@@ -138,10 +138,10 @@ def pretrain(name: str, preset: str, steps: int, keep_steps=()) -> dict:
   config.data.document_split = "blank_line"
   config.data.prepared_dir = os.path.join(FLAGS.workdir, "data")
   start = time.perf_counter()
-  state = loop.train_and_evaluate(config, workdir)
-  if int(state.step) != steps:
+  reached_step = int(loop.train_and_evaluate(config, workdir).step)
+  if reached_step != steps:
     # The loop returns early when preempted (SIGTERM), having saved: no record yet.
-    raise SystemExit(f"Pretraining arm {name!r} stopped at step {int(state.step)} of {steps} "
+    raise SystemExit(f"Pretraining arm {name!r} stopped at step {reached_step} of {steps} "
                      f"(preempted?); its checkpoint is in {workdir}: run the same command "
                      "again to resume it.")
   # A resumed run's wall-clock adds the time its earlier attempts logged.

@@ -11,7 +11,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Run in a fresh interpreter: quality.py defines absl flags (workdir, ...) that other modules
 # imported by the test process define too.
 SCRIPT = r"""
-import json, os, sys
+import json, os, sys, tempfile, types
 from benchmarks import quality
 quality.FLAGS(["quality", "--tasks=sst2", "--seeds=0,1,2"])
 record = {"name": "electra", "preset": "electra", "workdir": "/w/pretrain_electra",
@@ -44,7 +44,6 @@ for bad in ("batch_size=big", "model.no_such_key=1", "nokeyvalue"):
   except quality.app.UsageError as error:
     errors.append(str(error))
 # A run that returns before its last step (preempted) leaves no record and says so.
-import tempfile, types
 quality.FLAGS.pretrain_override = []
 quality.FLAGS(["quality", "--workdir=" + tempfile.mkdtemp()])
 quality.loop.train_and_evaluate = lambda config, workdir: types.SimpleNamespace(step=7)

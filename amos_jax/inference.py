@@ -20,12 +20,12 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from amos_jax import export
 from amos_jax import special_tokens
 from amos_jax.data import tokenizer as tokenizer_lib
+from amos_jax.formats import encoder_tree
+from amos_jax.formats import registry
 from amos_jax.glue import data
 from amos_jax.glue import features
-from amos_jax.hf import reader as hf_reader
 from amos_jax.models import classifier
 from amos_jax.models import span
 
@@ -54,7 +54,7 @@ class LoadedEncoder:
   """An export in memory: the plain Flax module, its params, tokenizer and config."""
 
   def __init__(self, module, params, tokenizer: tokenizer_lib.Tokenizer,
-               config: ml_collections.ConfigDict, task: export.TaskInfo | None,
+               config: ml_collections.ConfigDict, task: encoder_tree.TaskInfo | None,
                buckets: Sequence[int] = DEFAULT_BUCKETS, max_length: int | None = None):
     self.module = module
     self.params = jax.device_put(params)
@@ -132,7 +132,7 @@ class LoadedEncoder:
     if self.task is None:
       raise ValueError("This export has no task head: it is a pretrained encoder. Use encode, "
                        "or export a fine-tuned model.")
-    if self.task.head == export.SPAN_HEAD:
+    if self.task.head == encoder_tree.SPAN_HEAD:
       raise ValueError("This is a question-answering export: use answer(question, context).")
     rows = self.tokenize(texts)
     logits = np.zeros((len(rows), self.task.num_labels), np.float32)
@@ -155,11 +155,11 @@ class LoadedEncoder:
 def load(path: str, *, attention_implementation: str | None = None,
          dtype: str | None = None, buckets: Sequence[int] = DEFAULT_BUCKETS,
          max_length: int | None = None) -> LoadedEncoder:
-  """Loads and checks an export directory.
+  """Loads and checks a checkpoint directory for inference.
 
   Args:
-    path: a directory written by amos_jax.export.export_encoder, in either format (an
-      amos_jax export, or a Hugging Face one: amos_jax.hf.reader, no torch needed).
+    path: any layout amos_jax.formats reads: an export in either format (the Hugging Face
+      one needs no torch), or a pretraining workdir (its newest checkpoint's encoder).
     attention_implementation: overrides the trained setting, which may name a GPU-only
       kernel; None lets XLA pick for the device at hand.
     dtype: compute dtype override, e.g. "float32" to run a bf16-trained model on CPU.
@@ -172,20 +172,11 @@ def load(path: str, *, attention_implementation: str | None = None,
     ValueError: naming the file and the mismatch, when config.json, the parameter tree and
       the tokenizer disagree, or a file is truncated or foreign.
   """
-  if hf_reader.is_hf_export(path):
-    read = hf_reader.read(path)
-    model_config, task, params = read.model_config, read.task, read.params
-    tokenizer_path = read.tokenizer_path
-  else:
-    record, model_config, task = export.read_config(path)
-    params_path = export.check_file(path, record["params"])
-    tokenizer_path = export.check_file(path, record["tokenizer"])
-    params = export.read_params(params_path)
-    export.check_param_tree(
-        params, export.expected_params(export.build_module(model_config, task)), params_path)
+  checkpoint = registry.load(path)
+  model_config = checkpoint.model_config
   model_config.attention_implementation = attention_implementation
   if dtype is not None:
     model_config.dtype = dtype
-  module = export.build_module(model_config, task)
-  tokenizer = tokenizer_lib.load_tokenizer(tokenizer_path, model_config.vocab_size)
-  return LoadedEncoder(module, params, tokenizer, model_config, task, buckets, max_length)
+  module = encoder_tree.build_module(model_config, checkpoint.task)
+  return LoadedEncoder(module, checkpoint.params, checkpoint.tokenizer, model_config,
+                       checkpoint.task, buckets, max_length)

@@ -19,9 +19,9 @@ from ml_collections import config_flags
 import numpy as np
 import sentencepiece as spm
 
-from amos_jax import export
 from amos_jax import inference
 from amos_jax import special_tokens
+from amos_jax.formats import registry
 from amos_jax.models import amos
 
 _CONFIG = config_flags.DEFINE_config_file("config", "configs/small.py", "Model config.")
@@ -69,7 +69,7 @@ def main(argv):
     tokenizer_path = train_tokenizer(directory, config.vocab_size)
     token_ids = np.zeros((1, 8), np.int32)
     params = jax.jit(amos.TextEncoder(config).init)(jax.random.key(0), token_ids, token_ids)
-    out = export.export_encoder(params["params"], config, tokenizer_path,
+    out = registry.write_export(params["params"], config, tokenizer_path,
                                 os.path.join(directory, "export"))
     encoder = inference.load(out, buckets=(seq_len,), max_length=seq_len)
   # Long enough that every sentence is truncated to exactly seq_len tokens.

@@ -9,8 +9,9 @@ import shutil
 import jax
 import optax
 
-from amos_jax import export
 from amos_jax.data import tokenizer as tokenizer_lib
+from amos_jax.formats import flax_export
+from amos_jax.formats import registry
 from amos_jax.models import amos
 from amos_jax.train import checkpointing
 from amos_jax.train.state import create_train_state
@@ -49,7 +50,7 @@ def amos_params(seed: int = 0):
 def export_pretrained(tmp_dir: str, tokenizer_path: str, **kwargs) -> str:
   """Exports a random AmosModel's encoder to tmp_dir/export."""
   config = model_config()
-  return export.export_encoder(amos_params(), config, tokenizer_path,
+  return registry.write_export(amos_params(), config, tokenizer_path,
                                os.path.join(tmp_dir, "export"), **kwargs)
 
 
@@ -57,7 +58,7 @@ def make_pretraining_workdir(directory, tokenizer_path, steps=(5,), **model_over
   """A pretraining workdir as loop.train_and_evaluate leaves it, without running it: one
   checkpoint per step of `steps`, the i-th (from 0) holding the initial parameters plus i."""
   os.makedirs(directory)
-  shutil.copyfile(tokenizer_path, os.path.join(directory, export.TOKENIZER_FILE))
+  shutil.copyfile(tokenizer_path, os.path.join(directory, flax_export.TOKENIZER_FILE))
   config = helpers.tiny_config(vocab_size=VOCAB_SIZE, **model_overrides)
   with open(os.path.join(directory, "config.json"), "w") as f:
     f.write(config.to_json_best_effort())

@@ -8,8 +8,10 @@ import flax.serialization
 import numpy as np
 import pytest
 
-from amos_jax import export
 from amos_jax import inference
+from amos_jax.formats import encoder_tree
+from amos_jax.formats import flax_export
+from amos_jax.formats import registry
 from tests import export_helpers
 
 
@@ -26,12 +28,12 @@ def export_dir(tmp_path, pristine_export):
 
 
 def read_record(export_dir):
-  with open(os.path.join(export_dir, export.CONFIG_FILE)) as f:
+  with open(os.path.join(export_dir, flax_export.CONFIG_FILE)) as f:
     return json.load(f)
 
 
 def write_record(export_dir, record):
-  with open(os.path.join(export_dir, export.CONFIG_FILE), "w") as f:
+  with open(os.path.join(export_dir, flax_export.CONFIG_FILE), "w") as f:
     json.dump(record, f)
 
 
@@ -41,11 +43,12 @@ def test_export_holds_the_encoder_only(pristine_export):
   # Nothing of the staging directory is left beside the export.
   assert os.listdir(os.path.dirname(pristine_export)) == ["export"]
   record = read_record(pristine_export)
-  assert (record["format"], record["format_version"]) == (export.FORMAT, export.FORMAT_VERSION)
+  assert (record["format"], record["format_version"]) == (flax_export.FORMAT,
+                                                             flax_export.FORMAT_VERSION)
   assert record["module"] == "TextEncoder" and record["task"] is None
   assert "generator" not in record["model"]
-  assert set(export.ENCODER_CONFIG_KEYS) <= set(record["model"])
-  with open(os.path.join(pristine_export, export.PARAMS_FILE), "rb") as f:
+  assert set(encoder_tree.ENCODER_CONFIG_KEYS) <= set(record["model"])
+  with open(os.path.join(pristine_export, flax_export.PARAMS_FILE), "rb") as f:
     params = flax.serialization.msgpack_restore(f.read())
   assert sorted(params) == ["discriminator", "token_embedding"]
 
@@ -53,7 +56,7 @@ def test_export_holds_the_encoder_only(pristine_export):
 def test_bf16_export_casts_params_and_records_it(tmp_path, tokenizer_path):
   out = export_helpers.export_pretrained(str(tmp_path), tokenizer_path, dtype="bfloat16")
   assert read_record(out)["model"]["param_dtype"] == "bfloat16"
-  params = export.read_params(os.path.join(out, export.PARAMS_FILE))
+  params = flax_export.read_params_file(os.path.join(out, flax_export.PARAMS_FILE))
   assert params["token_embedding"].dtype.name == "bfloat16"
 
 
@@ -82,7 +85,7 @@ def test_export_rejects_a_tree_that_does_not_match_the_config(tmp_path, tokenize
   config.ffn_size = 128
   with pytest.raises(ValueError, match=r"'discriminator/block_0/ffn_in/bias' has shape "
                                        r"\(256,\) but model_config needs \(128,\)"):
-    export.export_encoder(params, config, tokenizer_path, str(tmp_path / "export"))
+    registry.write_export(params, config, tokenizer_path, str(tmp_path / "export"))
   assert os.listdir(tmp_path) == []
 
 
@@ -136,7 +139,8 @@ def random_bytes(content):
     (overwrite_file("config.json", truncate_half), ValueError,
      r"config\.json is not valid JSON"),
     (overwrite_file("config.json", lambda _: b'{"format": "huggingface"}'), ValueError,
-     r"config\.json is not an amos_jax export: format is 'huggingface'"),
+     r"is not a checkpoint layout amos_jax reads; expected one of: amos_jax export.*Found: "
+     r"config\.json, params\.msgpack, tokenizer\.model"),
     (edit_record("format_version", 99), ValueError, r"format_version 99; this code reads"),
     (drop_model_key("num_heads"), ValueError, r"model lacks \['num_heads'\]"),
     (edit_model("num_layers", 3), ValueError,
@@ -159,11 +163,11 @@ def test_load_names_what_is_wrong(export_dir, damage, error, message):
 
 def replace_tokenizer(export_dir, content: bytes):
   """Swaps tokenizer.model and re-records it, as a hand-assembled export would."""
-  path = os.path.join(export_dir, export.TOKENIZER_FILE)
+  path = os.path.join(export_dir, flax_export.TOKENIZER_FILE)
   with open(path, "wb") as f:
     f.write(content)
   record = read_record(export_dir)
-  record["tokenizer"] = export._file_record(path)  # pylint: disable=protected-access
+  record["tokenizer"] = flax_export.file_record(path)
   write_record(export_dir, record)
 
 
@@ -185,4 +189,4 @@ def test_load_rejects_a_foreign_tokenizer_file(export_dir):
 def test_read_params_rejects_truncated_and_foreign_files(export_dir, content_fn):
   overwrite_file("params.msgpack", content_fn)(export_dir)
   with pytest.raises(ValueError, match=r"params\.msgpack is not a flax msgpack parameter file"):
-    export.read_params(os.path.join(export_dir, export.PARAMS_FILE))
+    flax_export.read_params_file(os.path.join(export_dir, flax_export.PARAMS_FILE))

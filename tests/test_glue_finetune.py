@@ -13,6 +13,7 @@ import pytest
 from amos_jax import config_validation
 from amos_jax import export
 from amos_jax.finetune import seeds
+from amos_jax.formats import flax_export
 from amos_jax.glue import config as config_lib
 from amos_jax.glue import evaluate
 from amos_jax.glue import finetune
@@ -125,7 +126,7 @@ def test_eight_devices_train_exactly_like_one(workdir, glue_dir, tmp_path):
   for a, b in zip(one["seeds"][0]["history"], eight["seeds"][0]["history"], strict=True):
     np.testing.assert_allclose(a["train_loss"], b["train_loss"], rtol=1e-5)
     assert a["metrics"] == b["metrics"]
-  params = [export.read_params(os.path.join(r["seeds"][0]["checkpoint"], export.PARAMS_FILE))
+  params = [flax_export.read_params_file(os.path.join(r["seeds"][0]["checkpoint"], flax_export.PARAMS_FILE))
             for r in (one, eight)]
   for x, y in zip(*map(jax.tree_util.tree_leaves, params), strict=True):
     np.testing.assert_allclose(x, y, rtol=1e-4, atol=1e-6)
@@ -218,7 +219,7 @@ def test_cli_fine_tunes_with_the_issue_command(workdir, glue_dir, tmp_path):
   with open(os.path.join(out, seeds.RESULTS_FILE)) as f:
     results = json.load(f)
   assert results["task"] == "sst2" and results["seeds"][0]["num_train_steps"] == 8
-  assert os.path.isfile(os.path.join(out, "seed_0", "best", export.PARAMS_FILE))
+  assert os.path.isfile(os.path.join(out, "seed_0", "best", flax_export.PARAMS_FILE))
   summary = result.stderr[result.stderr.index("Fine-tuning sst2 finished: 1 seed(s) x 8 steps"):]
   assert f"  Results:           {out}/results.json\n" in summary
   assert f"--config.eval_only=True --config.init_checkpoint={out}/seed_0/best" in summary

@@ -22,9 +22,12 @@ from amos_jax import export
 from amos_jax import inference
 from amos_jax import special_tokens
 from amos_jax.data import tokenizer as tokenizer_lib
-from amos_jax.finetune import init_checkpoint
+from amos_jax.formats import encoder_tree
+from amos_jax.formats import flax_export
+from amos_jax.formats import hf_export
+from amos_jax.formats import registry
+from amos_jax.formats.hf import hf_config
 from amos_jax.glue import tasks
-from amos_jax.hf import hf_config
 from amos_jax.models import amos
 from amos_jax.models import classifier
 from tests import export_helpers
@@ -65,7 +68,7 @@ def finetuned_hf(request, tmp_path_factory, config, tokenizer_path):
   """(export dir, SequenceClassifier params, TaskSpec) of a fine-tuned HF export."""
   spec = tasks.get_task(request.param)
   params = classifier_params(config, spec.num_labels)
-  out = export.export_encoder(params, config, tokenizer_path,
+  out = registry.write_export(params, config, tokenizer_path,
                               str(tmp_path_factory.mktemp("hf_ft") / "export"), task=spec,
                               export_format="hf")
   return out, params, spec
@@ -177,19 +180,20 @@ def assert_same_tree(got, want):
 def test_round_trip_gives_identical_parameters(tmp_path, pretrained_hf, finetuned_hf):
   original = amos.encoder_params(export_helpers.amos_params())
   assert_same_tree(inference.load(pretrained_hf).params, original)
-  init = init_checkpoint.load(pretrained_hf)
-  assert init.kind == init_checkpoint.HF_EXPORT and init.task is None
+  init = registry.load(pretrained_hf)
+  assert init.kind == hf_export.KIND and init.task is None
   assert_same_tree(init.encoder_params, original)
 
   # And on to amos_jax's own format: the export command converts an export too.
-  flax_export = export.export_checkpoint(pretrained_hf, str(tmp_path / "flax"))
-  assert_same_tree(export.read_params(os.path.join(flax_export, export.PARAMS_FILE)), original)
+  flax_dir = export.export_checkpoint(pretrained_hf, str(tmp_path / "flax"))
+  assert_same_tree(flax_export.read_params_file(os.path.join(flax_dir, flax_export.PARAMS_FILE)),
+                   original)
 
   out, params, spec = finetuned_hf
   loaded = inference.load(out)
-  assert loaded.task == export.TaskInfo(spec.name, spec.label_names)
+  assert loaded.task == encoder_tree.TaskInfo(spec.name, spec.label_names)
   assert_same_tree(loaded.params, params)
-  assert_same_tree(init_checkpoint.load(out).encoder_params, params["encoder"])
+  assert_same_tree(registry.load(out).encoder_params, params["encoder"])
 
 
 def test_bf16_export_round_trips(tmp_path, tokenizer_path):
@@ -251,10 +255,10 @@ def test_damaged_export_names_what_is_wrong(damaged_copy, damage, message):
 def test_config_round_trips_the_model_hyperparameters(config):
   model = config.to_dict()
   model["attention_dropout_rate"] = 0.1
-  task = export.TaskInfo("sst2", ("negative", "positive"))
+  task = encoder_tree.TaskInfo("sst2", ("negative", "positive"))
   model_config, read_task = hf_config.from_hf(hf_config.to_hf(model, task, "float32"), "x")
   assert read_task == task
-  for key in export.ENCODER_CONFIG_KEYS:
+  for key in encoder_tree.ENCODER_CONFIG_KEYS:
     if key not in ("attention_implementation", "dtype"):  # Chosen again on load.
       assert model_config[key] == model[key], key
   assert model_config.attention_dropout_rate == 0.1
@@ -282,7 +286,7 @@ def test_a_finetuned_flax_export_converts_with_its_dev_figures(tmp_path, config,
                                                                tokenizer_path):
   spec = tasks.get_task("sst2")
   params = classifier_params(config, spec.num_labels)
-  best = export.export_encoder(params, config, tokenizer_path,
+  best = registry.write_export(params, config, tokenizer_path,
                                str(tmp_path / "glue" / "seed_0" / "best"), task=spec)
   with open(tmp_path / "glue" / "results.json", "w") as f:
     json.dump({"median": {"validation": {"accuracy": 0.875}}, "seeds": [{}, {}, {}]}, f)

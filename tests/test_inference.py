@@ -7,9 +7,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from amos_jax import export
 from amos_jax import inference
 from amos_jax import special_tokens
+from amos_jax.formats import encoder_tree
+from amos_jax.formats import registry
 from amos_jax.glue import tasks
 from amos_jax.models import amos
 from amos_jax.models import classifier
@@ -23,7 +24,7 @@ def amos_params(config):
 
 @pytest.fixture(scope="module")
 def pretrained_export(tmp_path_factory, config, amos_params, tokenizer_path):
-  return export.export_encoder(amos_params, config, tokenizer_path,
+  return registry.write_export(amos_params, config, tokenizer_path,
                                str(tmp_path_factory.mktemp("pretrained") / "export"))
 
 
@@ -97,7 +98,7 @@ def test_max_length_truncates_and_caps_the_buckets(pretrained_export, config, en
 
 
 def test_bf16_export_is_close(tmp_path, config, amos_params, tokenizer_path, encoder):
-  out = export.export_encoder(amos_params, config, tokenizer_path, str(tmp_path / "bf16"),
+  out = registry.write_export(amos_params, config, tokenizer_path, str(tmp_path / "bf16"),
                               dtype="bfloat16")
   bf16 = inference.load(out)
   assert bf16.params["token_embedding"].dtype == jnp.bfloat16
@@ -122,11 +123,11 @@ def test_fine_tuned_export_reproduces_predictions(tmp_path, config, amos_params,
                                                   task_name):
   spec = tasks.get_task(task_name)  # A GLUE TaskSpec is accepted as the export's task.
   params = classifier_params(config, amos_params, spec.num_labels)
-  out = export.export_encoder(params, config, tokenizer_path, str(tmp_path / "export"),
+  out = registry.write_export(params, config, tokenizer_path, str(tmp_path / "export"),
                               task=spec)
   loaded = inference.load(out)
   task = loaded.task
-  assert task == export.TaskInfo(spec.name, spec.label_names)
+  assert task == encoder_tree.TaskInfo(spec.name, spec.label_names)
   assert task.is_regression == spec.is_regression
   assert isinstance(loaded.module, classifier.SequenceClassifier)
   predictions = loaded.predict(TEXTS, batch_size=2)
@@ -149,7 +150,7 @@ def test_fine_tuned_export_reproduces_predictions(tmp_path, config, amos_params,
 
 def test_fine_tuned_export_needs_a_classifier_tree(tmp_path, config, amos_params,
                                                     tokenizer_path):
-  with pytest.raises(ValueError, match="SequenceClassifier tree"):
-    export.export_encoder(amos_params, config, tokenizer_path, str(tmp_path / "export"),
-                          task=export.TaskInfo("sst2", ("negative", "positive")))
+  with pytest.raises(ValueError, match="fine-tuned export takes a tree with keys encoder and head"):
+    registry.write_export(amos_params, config, tokenizer_path, str(tmp_path / "export"),
+                          task=encoder_tree.TaskInfo("sst2", ("negative", "positive")))
   assert not os.path.exists(tmp_path / "export")

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from amos_jax import errors
-from amos_jax.finetune import init_checkpoint
+from amos_jax.formats import registry
 from tests import export_helpers
 
 
@@ -19,8 +19,8 @@ def _embedding(init):
 
 
 def test_a_chosen_step_is_read_and_the_newest_by_default(two_step_workdir):
-  newest = init_checkpoint.load(two_step_workdir)
-  first = init_checkpoint.load(two_step_workdir, step=5)
+  newest = registry.load(two_step_workdir)
+  first = registry.load(two_step_workdir, step=5)
   assert (newest.step, first.step) == (9, 5)
   # The helper's second checkpoint holds the first one's parameters plus 1.
   np.testing.assert_allclose(_embedding(newest) - _embedding(first), 1.0, rtol=0, atol=1e-6)
@@ -28,11 +28,11 @@ def test_a_chosen_step_is_read_and_the_newest_by_default(two_step_workdir):
 
 def test_a_missing_step_names_the_steps_there(two_step_workdir):
   with pytest.raises(FileNotFoundError, match=r"No checkpoint of step 7 .* holds steps \[5, 9\]"):
-    init_checkpoint.load(two_step_workdir, step=7)
+    registry.load(two_step_workdir, step=7)
 
 
 def test_an_export_takes_no_step(tmp_path, tokenizer_path):
   export_dir = export_helpers.export_pretrained(str(tmp_path), tokenizer_path)
-  assert init_checkpoint.load(export_dir).step is None
-  with pytest.raises(errors.InputError, match="init_checkpoint_step=3, but .* is an export"):
-    init_checkpoint.load(export_dir, step=3)
+  assert registry.load(export_dir).step is None
+  with pytest.raises(errors.InputError, match="init_checkpoint_step=3, but .* is an amos_jax export"):
+    registry.load(export_dir, step=3)

@@ -75,10 +75,11 @@ def test_installs_the_packages_with_their_data(venv):
   env_dir, site = venv
   out = run_in(env_dir, str(env_dir / "bin" / "python"), "-c",
                "import amos_jax, configs.tiny; from amos_jax.data import sources; "
-               "from amos_jax.hf import writer; import os; print(amos_jax.__file__); "
+               "from amos_jax.formats import hf_export; from amos_jax.formats.hf import hf_config; "
+               "import os; print(amos_jax.__file__); "
                "print(os.path.getsize(sources.SAMPLE_PATH)); "
-               "print(all(os.path.isfile(os.path.join(os.path.dirname(writer.__file__), n)) "
-               "for n in writer.CODE_FILES))")
+               "print(all(os.path.isfile(os.path.join(os.path.dirname(hf_config.__file__), n)) "
+               "for n in hf_export.CODE_FILES))")
   assert out.returncode == 0, out.stderr[-2000:]
   module_path, sample_bytes, templates = out.stdout.split()
   assert module_path.startswith(site)

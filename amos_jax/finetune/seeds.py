@@ -23,10 +23,10 @@ import numpy as np
 from amos_jax import errors
 from amos_jax import summaries
 from amos_jax.finetune import config as config_lib
-from amos_jax.finetune import init_checkpoint
 from amos_jax.finetune import predict as predict_lib
 from amos_jax.finetune import recipes
 from amos_jax.finetune import step as step_lib
+from amos_jax.formats import loaded
 from amos_jax.train import step as train_step_lib
 from amos_jax.train import workdir_lock
 from amos_jax.train.state import create_train_state
@@ -77,7 +77,7 @@ def median(per_seed: list[dict]) -> Scores:
                   for name in first[split]} for split in first}
 
 
-def fine_tuned_model_config(config, init: init_checkpoint.Init) -> ml_collections.ConfigDict:
+def fine_tuned_model_config(config, init: loaded.Checkpoint) -> ml_collections.ConfigDict:
   """The init encoder's config with the fine-tuning dropout rates."""
   model_config = ml_collections.ConfigDict(init.model_config.to_dict())
   model_config.dropout_rate = config.dropout_rate
@@ -180,7 +180,7 @@ class _Run:
             "checkpoint": best_dir, "num_train_steps": self.num_train_steps}
 
 
-def resolve_recipe(config, task_recipe: recipes.Recipe, init: init_checkpoint.Init,
+def resolve_recipe(config, task_recipe: recipes.Recipe, init: loaded.Checkpoint,
                    device_count: int) -> recipes.Resolved:
   """The recipe for init's encoder size with config's overrides, checked against the mesh."""
   resolved = recipes.resolve(config, task_recipe, init.model_config.hidden_size)
@@ -188,7 +188,7 @@ def resolve_recipe(config, task_recipe: recipes.Recipe, init: init_checkpoint.In
   return resolved
 
 
-def check_seq_len(config, init: init_checkpoint.Init):
+def check_seq_len(config, init: loaded.Checkpoint):
   if config.seq_len > init.model_config.max_position_embeddings:
     raise config_lib.ConfigError(
         f"config.seq_len={config.seq_len}: expected at most the encoder's "
@@ -196,7 +196,7 @@ def check_seq_len(config, init: init_checkpoint.Init):
 
 
 def run(config: ml_collections.ConfigDict, workdir: str, mesh, task: Task,
-        init: init_checkpoint.Init, resolved: recipes.Resolved, train: dict[str, np.ndarray],
+        init: loaded.Checkpoint, resolved: recipes.Resolved, train: dict[str, np.ndarray],
         extra_results: dict) -> dict:
   """Fine-tunes every seed of `config` on `train` ({"input_ids": [N, L], labels...}).
 
@@ -214,7 +214,7 @@ def run(config: ml_collections.ConfigDict, workdir: str, mesh, task: Task,
   return results
 
 
-def _train_seeds(config, workdir: str, mesh, task: Task, init: init_checkpoint.Init,
+def _train_seeds(config, workdir: str, mesh, task: Task, init: loaded.Checkpoint,
                  resolved: recipes.Resolved, train: dict[str, np.ndarray],
                  extra_results: dict) -> dict:
   num_train = len(train["input_ids"])

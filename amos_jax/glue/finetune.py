@@ -15,9 +15,8 @@ import numpy as np
 import optax
 
 from amos_jax import errors
-from amos_jax import export
-from amos_jax.finetune import init_checkpoint
 from amos_jax.finetune import seeds
+from amos_jax.formats import registry
 from amos_jax.glue import config as config_lib
 from amos_jax.glue import evaluate
 from amos_jax.glue import tasks
@@ -60,7 +59,7 @@ class GlueTask:
     return evaluate.score(self.spec, predict_fn, self.eval_sets), {}
 
   def export(self, params, model_config, tokenizer_path, out_dir):
-    export.export_encoder(params, model_config, tokenizer_path, out_dir, task=self.spec,
+    registry.write_export(params, model_config, tokenizer_path, out_dir, task=self.spec,
                           overwrite=True)
 
 
@@ -80,7 +79,7 @@ def _evaluate_export(config: ml_collections.ConfigDict, workdir: str, mesh) -> d
   Writes and returns `workdir/eval_results.json`: task, checkpoint, metrics per split.
   """
   task = config_lib.validate(config, mesh.size)
-  init = init_checkpoint.load(config.init_checkpoint)
+  init = registry.load(config.init_checkpoint)
   if init.task is None:
     raise errors.InputError(
         f"eval_only: {init.path} has no task head (a pretrained encoder); pass a "
@@ -112,7 +111,7 @@ def finetune_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   if config.get("eval_only"):
     return _evaluate_export(config, workdir, mesh)
   spec = config_lib.validate(config, mesh.size)
-  init = init_checkpoint.load(config.init_checkpoint, read_params=not config.random_init,
+  init = registry.load(config.init_checkpoint, read_params=not config.random_init,
                               step=config.init_checkpoint_step or None)
   resolved = seeds.resolve_recipe(config, spec.recipe, init, mesh.size)
   seeds.check_seq_len(config, init)

@@ -18,10 +18,10 @@ import numpy as np
 import optax
 
 from amos_jax import errors
-from amos_jax import export
-from amos_jax.finetune import init_checkpoint
 from amos_jax.finetune import recipes
 from amos_jax.finetune import seeds
+from amos_jax.formats import encoder_tree
+from amos_jax.formats import registry
 from amos_jax.models import span
 from amos_jax.squad import config as config_lib
 from amos_jax.squad import data
@@ -38,9 +38,9 @@ EVAL_RESULTS_FILE = "eval_results.json"
 SPLIT = "validation"
 
 
-def task_info(version: str) -> export.TaskInfo:
+def task_info(version: str) -> encoder_tree.TaskInfo:
   """What a fine-tuned SQuAD export records as its task."""
-  return export.TaskInfo(f"squad_v{version}", ("start", "end"), export.SPAN_HEAD)
+  return encoder_tree.TaskInfo(f"squad_v{version}", ("start", "end"), encoder_tree.SPAN_HEAD)
 
 
 def span_losses(start_logits_BxL, end_logits_BxL, batch):
@@ -75,7 +75,7 @@ class SquadTask:
     return score(self.config, self.examples, self.eval_features, start_logits, end_logits)
 
   def export(self, params, model_config, tokenizer_path, out_dir):
-    export.export_encoder(params, model_config, tokenizer_path, out_dir,
+    registry.write_export(params, model_config, tokenizer_path, out_dir,
                           task=task_info(self.config.version), overwrite=True)
 
 
@@ -126,9 +126,9 @@ def _evaluate_export(config, workdir: str, mesh) -> dict:
   """Scores the fine-tuned SQuAD export config.init_checkpoint on dev; writes
   workdir/eval_results.json, predictions.json and null_odds.json."""
   config_lib.validate(config, mesh.size)
-  init = init_checkpoint.load(config.init_checkpoint)
+  init = registry.load(config.init_checkpoint)
   expected = task_info(config.version)
-  if init.task is None or init.task.head != export.SPAN_HEAD or init.task.name != expected.name:
+  if init.task is None or init.task.head != encoder_tree.SPAN_HEAD or init.task.name != expected.name:
     found = "no task head" if init.task is None else f"task {init.task.name!r}"
     raise errors.InputError(
         f"eval_only: {init.path} has {found}; expected a {expected.name} export "
@@ -159,7 +159,7 @@ def finetune_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   if config.get("eval_only"):
     return _evaluate_export(config, workdir, mesh)
   config_lib.validate(config, mesh.size)
-  init = init_checkpoint.load(config.init_checkpoint, read_params=not config.random_init,
+  init = registry.load(config.init_checkpoint, read_params=not config.random_init,
                               step=config.init_checkpoint_step or None)
   resolved = seeds.resolve_recipe(config, RECIPE, init, mesh.size)
   seeds.check_seq_len(config, init)

@@ -4,7 +4,7 @@ import jax
 import numpy as np
 
 from amos_jax import errors
-from amos_jax import export
+from amos_jax.formats import encoder_tree
 from amos_jax import special_tokens
 from amos_jax.squad import data
 from amos_jax.squad import features
@@ -26,7 +26,7 @@ def answer(loaded, question: str, context: str, *, seq_len: int | None = None,
   seq_len defaults to 384 (at most the export's max_length); doc_stride to 128, or the
   context tokens a window holds when fewer.
   """
-  if loaded.task is None or loaded.task.head != export.SPAN_HEAD:
+  if loaded.task is None or loaded.task.head != encoder_tree.SPAN_HEAD:
     raise errors.InputError("answer() needs a fine-tuned SQuAD export (task head 'span'); this one "
                             f"has {'no task head' if loaded.task is None else loaded.task.name!r}.")
   if not isinstance(question, str) or not isinstance(context, str):

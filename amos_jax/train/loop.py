@@ -20,10 +20,10 @@ import ml_collections
 
 from amos_jax import config_validation
 from amos_jax import errors
-from amos_jax import export
 from amos_jax import summaries
 from amos_jax.data import pipeline
 from amos_jax.data import prepare as prepare_lib
+from amos_jax.formats import pretraining_workdir
 from amos_jax.train import build as build_lib
 from amos_jax.train import checkpointing
 from amos_jax.train import evaluation
@@ -32,7 +32,7 @@ from amos_jax.train import metric_logging
 from amos_jax.train import step as step_lib
 from amos_jax.train import workdir_lock
 
-TOKENIZER_FILE = export.TOKENIZER_FILE  # Copied into the workdir, as exports expect.
+TOKENIZER_FILE = pretraining_workdir.TOKENIZER_FILE  # Read back by fine-tuning and export.
 
 
 class NonFiniteError(RuntimeError):

@@ -4,7 +4,7 @@ trained and, when the run measured it, how good it is."""
 import json
 import os
 
-from amos_jax.hf import hf_config
+from amos_jax.formats.hf import hf_config
 
 # Pretraining config sections worth a reader's time; data paths and logging are left out.
 _PRETRAINING_KEYS = ("num_train_steps", "batch_size", "seq_len", "seed")

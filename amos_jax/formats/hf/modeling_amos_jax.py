@@ -1,7 +1,7 @@
 """PyTorch port of an amos_jax encoder (AMOS/ELECTRA discriminator) for transformers.
 
-Copied into every Hugging Face export by amos_jax (amos_jax/hf/writer.py); it computes what
-amos_jax/models/transformer.py and classifier.py compute:
+Copied into every Hugging Face export by amos_jax (amos_jax/formats/hf_export.py); it
+computes what amos_jax/models/transformer.py and classifier.py compute:
   token + learned absolute position embeddings, LayerNorm, dropout;
   per layer (post-LN): x = LN(x + attention(x)); x = LN(x + FFN(x)), FFN with exact GELU;
   attention with a query/value bias but no key bias (softmax ignores it), plus one

@@ -1,13 +1,12 @@
-"""Hugging Face transformers format: export an encoder as a custom-code model and read it back.
+"""Support files of amos_jax's Hugging Face export (formats/hf_export.py reads and writes it).
 
   weights.py                  amos_jax parameter tree <-> safetensors tensors (numpy only)
   hf_config.py                amos_jax model config and task <-> config.json
   tokenizer_files.py          tokenizer.json and tokenizer_config.json from the SentencePiece model
   model_card.py               the generated README.md
-  writer.py, reader.py        the export directory, written and read
   configuration_amos_jax.py   copied into every export: the transformers config class
   modeling_amos_jax.py        copied into every export: the PyTorch model
 
-Only writer.py and tokenizer_files.py need the `tokenizers` library, and only the two copied
-files need torch and transformers; reading an export back needs neither.
+Only tokenizer_files.py needs the `tokenizers` library, and only the two copied files need
+torch and transformers; reading an export back needs neither.
 """

@@ -1,7 +1,7 @@
 """Configuration of an amos_jax encoder (AMOS/ELECTRA discriminator) for transformers.
 
-Copied into every Hugging Face export by amos_jax (amos_jax/hf/writer.py); loads with
-`AutoConfig.from_pretrained(path, trust_remote_code=True)`.
+Copied into every Hugging Face export by amos_jax (amos_jax/formats/hf_export.py); loads
+with `AutoConfig.from_pretrained(path, trust_remote_code=True)`.
 """
 
 from transformers import PreTrainedConfig

@@ -9,7 +9,7 @@ import ml_collections
 import numpy as np
 
 from amos_jax import errors
-from amos_jax import export
+from amos_jax.formats import encoder_tree
 from amos_jax import special_tokens
 
 MODEL_TYPE = "amos_jax"
@@ -108,15 +108,15 @@ def _numpy_dtype(name: str, source: str):
   return dtypes[name]
 
 
-def _task(config: dict, source: str) -> export.TaskInfo:
+def _task(config: dict, source: str) -> encoder_tree.TaskInfo:
   id2label = config.get("id2label")
   if not isinstance(id2label, dict) or not id2label:
     raise errors.InputError(f"{source}: a sequence-classification export needs id2label.")
   name = str(config.get("finetuning_task") or "")
   if config.get("problem_type") == "regression":
-    return export.TaskInfo(name, ())
+    return encoder_tree.TaskInfo(name, ())
   try:
     labels = [id2label[str(i)] for i in range(len(id2label))]
   except KeyError as e:
     raise errors.InputError(f"{source}: id2label's keys are not 0..{len(id2label) - 1}.") from e
-  return export.TaskInfo(name, tuple(labels))
+  return encoder_tree.TaskInfo(name, tuple(labels))

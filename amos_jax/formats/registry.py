@@ -1,0 +1,159 @@
+"""Every checkpoint layout amos_jax reads or writes, recognised by looking at the directory.
+
+`load(path)` finds the format whose `recognise` accepts the directory and reads it into a
+`loaded.Checkpoint`; `write_export` writes one of the export formats, whole or not at all.
+Fine-tuning (init_checkpoint), inference.load and the export command all come through here,
+so each of them accepts every layout in READERS.
+"""
+
+import json
+import logging
+import os
+import shutil
+import tempfile
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+
+from amos_jax import errors
+from amos_jax.formats import encoder_tree
+from amos_jax.formats import flax_export
+from amos_jax.formats import hf_export
+from amos_jax.formats import loaded
+from amos_jax.formats import pretraining_workdir
+
+# In the order they are tried: each recognises its own marker file or key, so at most one
+# accepts a directory.
+READERS = (flax_export, hf_export, pretraining_workdir)
+
+# export_format name -> the module that writes it.
+WRITERS = {"flax": flax_export, "hf": hf_export}
+
+
+def detect(path: str):
+  """The format module that recognises `path`; an InputError listing the layouts if none."""
+  if not os.path.isdir(path):
+    raise FileNotFoundError(f"{path!r} is not a directory: expected a checkpoint directory "
+                            f"({', '.join(reader.NAME for reader in READERS)}).")
+  for reader in READERS:
+    if reader.recognise(path):
+      return reader
+  _check_json(os.path.join(path, "config.json"))
+  raise errors.InputError(
+      f"{path!r} is not a checkpoint layout amos_jax reads; expected one of: "
+      f"{'; '.join(reader.NAME for reader in READERS)}. Found: "
+      f"{', '.join(sorted(os.listdir(path))[:12]) or 'an empty directory'}.")
+
+
+def _check_json(config_path: str):
+  """A damaged config.json is named as such, not as a directory of unknown layout."""
+  if not os.path.isfile(config_path):
+    return
+  try:
+    with open(config_path, "rb") as f:
+      json.loads(f.read().decode("utf-8"))
+  except (UnicodeDecodeError, json.JSONDecodeError) as e:
+    raise errors.InputError(f"{config_path} is not valid JSON ({e}): truncated, or not a "
+                            "checkpoint's config.") from e
+
+
+def load(path: str, *, read_params: bool = True, step: int | None = None) -> loaded.Checkpoint:
+  """Reads any supported checkpoint directory; `read_params=False` reads only its model
+  config and tokenizer.
+
+  step: a pretraining workdir's checkpoint step (None: its newest), e.g. to fine-tune points
+  along a pretraining run; other layouts hold one set of weights and take none.
+  """
+  path = os.path.abspath(path)
+  reader = detect(path)
+  if step is not None and reader is not pretraining_workdir:
+    raise errors.InputError(
+        f"init_checkpoint_step={step}, but {path} is an {reader.NAME}, which holds one set of "
+        "weights: set init_checkpoint_step=0, or give a pretraining workdir.")
+  checkpoint = reader.read(path, read_params, step)
+  logging.info("Read %s", describe(checkpoint))
+  return checkpoint
+
+
+def describe(checkpoint: loaded.Checkpoint) -> str:
+  """One line: what was loaded from where (format, size, vocabulary, what was dropped)."""
+  config = checkpoint.model_config
+  name = next(reader.NAME for reader in READERS if reader.KIND == checkpoint.kind)
+  parts = [f"{name} at {checkpoint.path}",
+           f"{config.num_layers} x {config.hidden_size}, {config.num_heads} heads",
+           f"vocabulary {config.vocab_size}"]
+  if checkpoint.step is not None:
+    parts.append(f"step {checkpoint.step}")
+  if checkpoint.task is not None:
+    parts.append(f"task {checkpoint.task.name}")
+  return "; ".join(parts + list(checkpoint.notes))
+
+
+def write_export(params, model_config: ml_collections.ConfigDict, tokenizer_path: str,
+                 out_dir: str, *, task=None, dtype: str | None = None, overwrite: bool = False,
+                 export_format: str = "flax", card: dict | None = None) -> str:
+  """Writes the discriminator encoder (and a fine-tuned head) to `out_dir`; returns its path.
+
+  Args:
+    params: an AmosModel tree (its TextEncoder part is taken), a TextEncoder tree, or, with
+      `task`, a SequenceClassifier/SpanExtractor tree {encoder, head}. Host or device arrays.
+    model_config: the `model` ConfigDict the params were built with.
+    tokenizer_path: the SentencePiece .model the encoder was trained with; copied.
+    out_dir: the export directory; must not exist unless `overwrite`.
+    task: label names (and task name) of a fine-tuned model; None for a pretrained encoder.
+      A glue.tasks.TaskSpec works too.
+    dtype: e.g. "bfloat16" to cast the floating parameters; None keeps them as they are.
+      The written model config's param_dtype records the dtype written.
+    overwrite: replace an existing export at `out_dir` (swapped in by rename, at the end).
+    export_format: "flax" (formats/flax_export.py) or "hf" (formats/hf_export.py: a Hugging
+      Face transformers model with its own code; needs the `tokenizers` library).
+    card: for "hf", facts for the model card (formats/hf/model_card.render).
+
+  The directory is built under a temporary name next to `out_dir` and renamed last, so a crash
+  never leaves something that looks like a complete export. Call it from one process only:
+  every host holds the same replicated parameters.
+  """
+  if export_format not in WRITERS:
+    raise errors.InputError(
+        f"export format {export_format!r} is not one of {list(WRITERS)}.")
+  if (export_format == "hf" and task is not None
+      and encoder_tree.head_of(task) != encoder_tree.CLASSIFICATION_HEAD):
+    raise errors.InputError(
+        f"The Hugging Face export writes encoders and classification heads, not "
+        f"a {encoder_tree.head_of(task)!r} head ({task.name}); export it with format 'flax'.")
+  out_dir = os.path.abspath(out_dir)
+  if os.path.exists(out_dir) and not overwrite:
+    raise FileExistsError(f"{out_dir} exists; pass overwrite=True to replace it.")
+  if not os.path.isfile(tokenizer_path):
+    raise FileNotFoundError(f"No SentencePiece model at {tokenizer_path!r}.")
+
+  model = {k: v for k, v in model_config.to_dict().items() if k != "generator"}
+  missing = [k for k in encoder_tree.ENCODER_CONFIG_KEYS if k not in model]
+  if missing:
+    raise errors.InputError(f"model_config lacks {missing}: the export could not be rebuilt.")
+  tree = jax.tree.map(np.asarray, jax.device_get(encoder_tree.exported_tree(params, task)))
+  if dtype is not None:
+    tree = encoder_tree.cast_floating(tree, jnp.dtype(dtype))
+    model["param_dtype"] = jnp.dtype(dtype).name
+  encoder_tree.check_tree_for(tree, ml_collections.ConfigDict(model), task, "params",
+                              against="model_config")
+
+  parent = os.path.dirname(out_dir)
+  os.makedirs(parent, exist_ok=True)
+  staging = tempfile.mkdtemp(prefix=f".{os.path.basename(out_dir)}.tmp-", dir=parent)
+  try:
+    os.chmod(staging, 0o755)  # mkdtemp's 0700 would hide the export from other users.
+    WRITERS[export_format].write(staging, tree, model, tokenizer_path, task, card)
+    if os.path.exists(out_dir):
+      retired = tempfile.mkdtemp(prefix=f".{os.path.basename(out_dir)}.old-", dir=parent)
+      os.rename(out_dir, os.path.join(retired, "export"))
+      os.rename(staging, out_dir)
+      shutil.rmtree(retired)
+    else:
+      os.rename(staging, out_dir)
+  except BaseException:
+    shutil.rmtree(staging, ignore_errors=True)
+    raise
+  return out_dir

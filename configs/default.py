@@ -38,9 +38,24 @@ def model_config(size: str) -> ml_collections.ConfigDict:
       # need larger values or their attention starts (and long stays) uniform.
       init_std=0.02,
       max_position_embeddings=512,
-      # T5-style bucketed relative position bias shared across layers; 0 buckets turns it off.
+      # Bucketed relative position bias shared across layers; 0 buckets turns it off.
       relative_position_buckets=64,
       relative_position_max_distance=128,
+      # "amos": the AMOS/COCO-LM authors' signed, ceil-of-log buckets (the default since
+      # 2026-12-04); "t5_bidirectional": T5's, which models trained earlier use (their
+      # config.json lacks this key, so they keep loading with it).
+      relative_position_bucket_function="amos",
+      layer_norm_eps=1e-5,  # AMOS's released configs; BERT and ELECTRA use 1e-12.
+      # Token-type (segment) embeddings, as BERT and ELECTRA have; AMOS has none (0). Types
+      # count the sep_token_id tokens before each position (models/amos.py).
+      type_vocab_size=0,
+      sep_token_id=3,  # amos_jax.special_tokens.SEP_ID; a converted BERT's is 102.
+      # Token embedding width when narrower than hidden_size (ELECTRA-Small: 128 under 256),
+      # projected up after the embedding LayerNorm; 0: hidden_size.
+      embedding_size=0,
+      # The fine-tuning head's activation: "tanh" (the authors' fairseq head) or "gelu"
+      # (their Hugging Face head).
+      classifier_activation="tanh",
       # Compute in `dtype`, keep parameters in `param_dtype`.
       dtype="float32",
       param_dtype="float32",

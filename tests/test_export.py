@@ -12,6 +12,7 @@ from amos_jax import inference
 from amos_jax.formats import encoder_tree
 from amos_jax.formats import flax_export
 from amos_jax.formats import registry
+from amos_jax.models import amos
 from tests import export_helpers
 
 
@@ -190,3 +191,21 @@ def test_read_params_rejects_truncated_and_foreign_files(export_dir, content_fn)
   overwrite_file("params.msgpack", content_fn)(export_dir)
   with pytest.raises(ValueError, match=r"params\.msgpack is not a flax msgpack parameter file"):
     flax_export.read_params_file(os.path.join(export_dir, flax_export.PARAMS_FILE))
+
+
+def test_an_export_from_before_the_authors_buckets_keeps_t5_buckets(export_dir):
+  """Exports written before 2026-12-04 have no relative_position_bucket_function: they were
+  trained with T5's buckets and must keep computing them."""
+  drop_model_key("relative_position_bucket_function")(export_dir)
+  loaded = inference.load(export_dir)
+  params = amos.encoder_params(export_helpers.amos_params())
+  token_ids = np.array([[2, 9, 10, 11, 12, 13, 14, 3]])
+  got = loaded.module.apply({"params": loaded.params}, token_ids, token_ids > 0)
+  outputs = {}
+  for function in ("t5_bidirectional", "amos"):
+    config = export_helpers.model_config()
+    config.relative_position_bucket_function = function
+    outputs[function] = amos.TextEncoder(config).apply({"params": params}, token_ids,
+                                                       token_ids > 0)
+  np.testing.assert_allclose(got, outputs["t5_bidirectional"], atol=1e-6)
+  assert np.abs(np.asarray(outputs["amos"]) - np.asarray(got)).max() > 1e-3

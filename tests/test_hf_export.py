@@ -101,7 +101,7 @@ def test_export_layout_and_config(pretrained_hf, config):
   assert (record["relative_position_buckets"], record["relative_position_max_distance"],
           record["relative_position_bucket_function"]) == (
               config.relative_position_buckets, config.relative_position_max_distance,
-              "t5_bidirectional")
+              config.relative_position_bucket_function)
   # 0.0 for model configs from before model.attention_dropout_rate existed.
   assert record["attention_probs_dropout_prob"] == config.get("attention_dropout_rate", 0.0)
   assert record["hidden_dropout_prob"] == config.dropout_rate
@@ -307,3 +307,36 @@ def test_a_bpe_tokenizer_is_refused_before_anything_is_written(tmp_path):
                                        r"SentencePiece models .* this one is BPE"):
     export_helpers.export_pretrained(str(tmp_path / "out"), bpe.model_path, export_format="hf")
   assert os.listdir(tmp_path / "out") == []  # Not even the staging directory.
+
+
+@pytest.mark.parametrize("options", [
+    # Exports written before the authors' buckets became the default.
+    {"relative_position_bucket_function": "t5_bidirectional"},
+    # A converted BERT/ELECTRA: token types, narrower embeddings, BERT's epsilon, GELU head.
+    {"type_vocab_size": 2, "embedding_size": 32, "layer_norm_eps": 1e-12,
+     "classifier_activation": "gelu", "relative_position_buckets": 0},
+])
+def test_architecture_options_match_amos_jax(tmp_path, tokenizer_path, options):
+  config = export_helpers.model_config()
+  config.update(options)
+  spec = tasks.get_task("mnli")
+  module = classifier.SequenceClassifier(config, spec.num_labels)
+  params = module.init(jax.random.key(3), jnp.zeros((1, 8), jnp.int32),
+                       jnp.ones((1, 8), bool))["params"]
+  # Larger weights than init's, so that every part moves the outputs well past the tolerance.
+  params = jax.tree.map(lambda p: p * 4 if p.ndim == 2 else p, params)
+  out = registry.write_export(params, config, tokenizer_path, str(tmp_path / "hf"), task=spec,
+                              export_format="hf")
+  model = transformers.AutoModelForSequenceClassification.from_pretrained(
+      out, trust_remote_code=True).eval()
+  token_ids, mask = padded_batch(inference.load(out))
+  expected = module.apply({"params": params}, token_ids, mask)
+  hidden = module.apply({"params": params}, token_ids, mask, method=module.encode)
+  with torch.no_grad():
+    outputs = model(**torch_inputs(token_ids, mask), output_hidden_states=True)
+  np.testing.assert_allclose(outputs.hidden_states[-1].numpy()[mask], np.asarray(hidden)[mask],
+                             atol=1e-4)
+  np.testing.assert_allclose(outputs.logits.numpy(), np.asarray(expected), atol=1e-4)
+  expected_config = {**config.to_dict(), "attention_implementation": None}
+  del expected_config["generator"]
+  assert inference.load(out).config.to_dict() == expected_config

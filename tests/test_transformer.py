@@ -22,9 +22,41 @@ def reference_bucket(relative, num_buckets, max_distance):
 
 def test_relative_position_buckets_match_t5():
   relative = np.arange(-300, 301)
-  got = transformer.relative_position_bucket(jnp.asarray(relative), 32, 128)
+  got = transformer.t5_relative_position_bucket(relative, 32, 128)
   expected = [reference_bucket(int(r), 32, 128) for r in relative]
   np.testing.assert_array_equal(got, expected)
+
+
+# The AMOS/COCO-LM authors' bucket ids after their shift, computed by hand from their
+# formula (models/transformer.py) for offsets d = key - query.
+AMOS_OFFSETS = (-130, -128, -100, -64, -20, -9, -8, -7, -1, 0, 1, 7, 8, 9, 20, 64, 100, 128, 130)
+AMOS_BUCKETS = {
+    # (bins, max distance, table size): ids for AMOS_OFFSETS.
+    (32, 128, 512): (0, 0, 0, 1, 4, 6, 7, 8, 14, 15, 16, 22, 23, 24, 26, 29, 30, 30, 30),
+    (64, 128, 512): (0, 0, 1, 4, 13, 22, 23, 24, 30, 31, 32, 38, 39, 40, 49, 58, 61, 62, 62),
+    (128, 256, 512): (10, 10, 13, 20, 43, 54, 55, 56, 62, 63, 64, 70, 71, 72, 83, 106, 113, 116,
+                      116),
+    # A table too short to reach the largest bucket shifts by less.
+    (128, 256, 128): (0, 0, 3, 10, 33, 44, 45, 46, 52, 53, 54, 60, 61, 62, 73, 96, 103, 106, 106),
+}
+
+
+@pytest.mark.parametrize("bins, max_distance, table", sorted(AMOS_BUCKETS))
+def test_amos_buckets_match_hand_computed_values(bins, max_distance, table):
+  # Offsets beyond the table only exist in a longer input: place each offset in a table of
+  # positions 0..table-1 (clipped to it) and read it from relative_position_buckets.
+  seq_len = 261
+  buckets_LxL = transformer.relative_position_buckets(seq_len, bins, max_distance, "amos", table)
+  query = 130
+  got = [buckets_LxL[query, query + d] for d in AMOS_OFFSETS]
+  assert tuple(got) == AMOS_BUCKETS[(bins, max_distance, table)]
+
+
+def test_amos_bucket_ids_do_not_depend_on_the_input_length():
+  short = transformer.relative_position_buckets(16, 64, 128, "amos", 512)
+  long = transformer.relative_position_buckets(300, 64, 128, "amos", 512)
+  np.testing.assert_array_equal(short, long[:16, :16])
+  assert long.min() == 0 and long.max() == 62  # Bucket 63 is never used (the authors' too).
 
 
 def encoder(**overrides):

@@ -10,8 +10,32 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 
+from amos_jax import special_tokens
 from amos_jax.models import broadcast
 from amos_jax.models import transformer
+
+
+# Architecture options a model config may lack, with the value that rebuilds the models
+# written before each option existed (configs/default.py sets every one for new runs).
+ARCHITECTURE_DEFAULTS = {
+    "attention_dropout_rate": 0.0,
+    "relative_position_bucket_function": "t5_bidirectional",
+    "layer_norm_eps": 1e-5,
+    "type_vocab_size": 0,
+    "sep_token_id": special_tokens.SEP_ID,
+    "embedding_size": 0,
+    "classifier_activation": "tanh",
+}
+
+
+def architecture_option(config: ml_collections.ConfigDict, key: str):
+  """config[key], or for a config written before the option existed, its old behaviour."""
+  return config.get(key, ARCHITECTURE_DEFAULTS[key])
+
+
+def embedding_size(config: ml_collections.ConfigDict) -> int:
+  """Width of the token embedding: `embedding_size`, or the hidden size when 0."""
+  return architecture_option(config, "embedding_size") or config.hidden_size
 
 
 def _encoder(config: ml_collections.ConfigDict, *, num_layers, dropout_rate,
@@ -29,6 +53,11 @@ def _encoder(config: ml_collections.ConfigDict, *, num_layers, dropout_rate,
       detach_before=tuple(detach_before),
       attention_implementation=config.attention_implementation,
       init_std=config.init_std,
+      relative_position_bucket_function=architecture_option(
+          config, "relative_position_bucket_function"),
+      layer_norm_eps=architecture_option(config, "layer_norm_eps"),
+      type_vocab_size=architecture_option(config, "type_vocab_size"),
+      hidden_size=config.hidden_size,
       dtype=jnp.dtype(config.dtype),
       param_dtype=jnp.dtype(config.param_dtype),
       name=name)
@@ -101,19 +130,25 @@ embed_sampled_tokens.defvjp(_embed_sampled_forward, _embed_sampled_backward)
 
 
 class MlmHead(nn.Module):
-  """Dense, GELU, LayerNorm, then logits tied to the token embedding plus a vocab bias."""
-  hidden_size: int
+  """Dense, GELU, LayerNorm, then logits tied to the token embedding plus a vocab bias.
+
+  The dense layer maps to the embedding's width (ELECTRA's generator head does too), so the
+  tied projection works when the embedding is narrower than the hidden size.
+  """
+  embedding_size: int
   vocab_size: int
   init_std: float = 0.02
+  layer_norm_eps: float = 1e-5
   dtype: jnp.dtype = jnp.float32
   param_dtype: jnp.dtype = jnp.float32
 
   @nn.compact
   def __call__(self, hidden_BxPxH, token_embedding_VxH):
-    x_BxPxH = nn.Dense(self.hidden_size, kernel_init=transformer.normal_init(self.init_std),
+    x_BxPxH = nn.Dense(self.embedding_size, kernel_init=transformer.normal_init(self.init_std),
                        dtype=self.dtype, param_dtype=self.param_dtype,
                        name="dense")(hidden_BxPxH)
-    x_BxPxH = nn.LayerNorm(epsilon=1e-5, dtype=self.dtype, param_dtype=self.param_dtype,
+    x_BxPxH = nn.LayerNorm(epsilon=self.layer_norm_eps, dtype=self.dtype,
+                           param_dtype=self.param_dtype,
                            name="norm")(transformer.exact_gelu(x_BxPxH))
     bias_V = self.param("bias", nn.initializers.zeros, (self.vocab_size,), self.param_dtype)
     x_NxH = x_BxPxH.reshape(-1, x_BxPxH.shape[-1])
@@ -133,15 +168,14 @@ class AmosModel(nn.Module):
     mlm_layers = tuple(sorted(config.generator.mlm_layers))
     self.token_embedding = self.param(
         "token_embedding", transformer.normal_init(config.init_std),
-        (config.vocab_size, config.hidden_size),
-        param_dtype)
+        (config.vocab_size, embedding_size(config)), param_dtype)
     self.generator = _encoder(
         config, num_layers=max(mlm_layers), dropout_rate=config.generator.dropout_rate,
         attention_dropout_rate=config.generator.attention_dropout_rate,
         output_layers=mlm_layers, detach_before=generator_detach_points(mlm_layers),
         name="generator")
-    self.mlm_head = MlmHead(config.hidden_size, config.vocab_size, config.init_std, dtype,
-                            param_dtype)
+    self.mlm_head = MlmHead(embedding_size(config), config.vocab_size, config.init_std,
+                            architecture_option(config, "layer_norm_eps"), dtype, param_dtype)
     # AMOS: ONE scoring vector w, no bias, shared by all depths: m_k = w . f_k.
     self.mixture = nn.Dense(1, use_bias=False,
                             kernel_init=transformer.normal_init(config.init_std),
@@ -214,20 +248,29 @@ class TextEncoder(nn.Module):
     config = self.config
     self.token_embedding = self.param(
         "token_embedding", transformer.normal_init(config.init_std),
-        (config.vocab_size, config.hidden_size),
-        jnp.dtype(config.param_dtype))
-    # Exports written before attention dropout existed have no rate: they had none.
+        (config.vocab_size, embedding_size(config)), jnp.dtype(config.param_dtype))
     self.discriminator = _encoder(
         config, num_layers=config.num_layers, dropout_rate=config.dropout_rate,
-        attention_dropout_rate=config.get("attention_dropout_rate", 0.0),
+        attention_dropout_rate=architecture_option(config, "attention_dropout_rate"),
         output_layers=(config.num_layers,), detach_before=(), name="discriminator")
 
   def __call__(self, token_ids_BxL, padding_mask_BxL, deterministic=True, example_ids_B=None):
     """Final hidden states [B, L, H]."""
-    embeddings_BxLxH = jnp.take(self.token_embedding, token_ids_BxL, axis=0)
-    (hidden_BxLxH,) = self.discriminator(embeddings_BxLxH, padding_mask_BxL, deterministic,
-                                         example_ids_B)
+    embeddings_BxLxE = jnp.take(self.token_embedding, token_ids_BxL, axis=0)
+    (hidden_BxLxH,) = self.discriminator(embeddings_BxLxE, padding_mask_BxL, deterministic,
+                                         example_ids_B, self._token_types(token_ids_BxL))
     return hidden_BxLxH
+
+  def _token_types(self, token_ids_BxL):
+    """Segment ids as BERT's tokenizer gives them: 0 up to and including the first [SEP],
+    then 1 (capped at type_vocab_size - 1); None without token-type embeddings. Derived from
+    the ids, so every caller's `[CLS] a [SEP] b [SEP]` rows get them without passing them."""
+    type_vocab_size = architecture_option(self.config, "type_vocab_size")
+    if type_vocab_size == 0:
+      return None
+    is_sep_BxL = token_ids_BxL == architecture_option(self.config, "sep_token_id")
+    seps_before_BxL = jnp.cumsum(is_sep_BxL, axis=1) - is_sep_BxL
+    return jnp.minimum(seps_before_BxL, type_vocab_size - 1).astype(jnp.int32)
 
 
 ENCODER_PARAMS = ("token_embedding", "discriminator")

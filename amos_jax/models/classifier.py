@@ -20,12 +20,17 @@ from amos_jax.models import dropout
 from amos_jax.models import transformer
 
 
+# The head's activation: the authors' fairseq head uses tanh, their Hugging Face one GELU.
+ACTIVATIONS = {"tanh": jnp.tanh, "gelu": transformer.exact_gelu}
+
+
 class ClassificationHead(nn.Module):
-  """First-token pooling: dropout, dense, tanh, dropout, projection to num_labels."""
+  """First-token pooling: dropout, dense, tanh (or GELU), dropout, projection to num_labels."""
   hidden_size: int
   num_labels: int
   dropout_rate: float
   init_std: float = 0.02
+  activation: str = "tanh"
   dtype: jnp.dtype = jnp.float32
   param_dtype: jnp.dtype = jnp.float32
 
@@ -37,7 +42,7 @@ class ClassificationHead(nn.Module):
         param_dtype=self.param_dtype, name=name)
     x_BxH = dropout.ExampleDropout(self.dropout_rate)(hidden_BxLxH[:, 0], example_ids_B,
                                                       deterministic)
-    x_BxH = jnp.tanh(dense(self.hidden_size, "dense")(x_BxH))
+    x_BxH = ACTIVATIONS[self.activation](dense(self.hidden_size, "dense")(x_BxH))
     x_BxH = dropout.ExampleDropout(self.dropout_rate)(x_BxH, example_ids_B, deterministic)
     # Logits are accumulated and returned in float32, so softmax and losses never see bf16.
     return nn.Dense(self.num_labels, kernel_init=transformer.normal_init(self.init_std),
@@ -55,7 +60,8 @@ class SequenceClassifier(nn.Module):
     self.encoder = amos.TextEncoder(config)
     self.head = ClassificationHead(
         config.hidden_size, self.num_labels, config.dropout_rate, config.init_std,
-        jnp.dtype(config.dtype), jnp.dtype(config.param_dtype))
+        amos.architecture_option(config, "classifier_activation"), jnp.dtype(config.dtype),
+        jnp.dtype(config.param_dtype))
 
   def encode(self, token_ids_BxL, padding_mask_BxL, deterministic=True):
     """Final hidden states of the encoder: [B, L, H]."""

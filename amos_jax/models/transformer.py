@@ -10,6 +10,7 @@ from typing import Sequence
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from amos_jax.models import attention
 from amos_jax.models import broadcast
@@ -31,19 +32,62 @@ def exact_gelu(x):
   return nn.gelu(x, approximate=False)
 
 
-def relative_position_bucket(relative_position, num_buckets: int, max_distance: int):
+def t5_relative_position_bucket(relative_position, num_buckets: int, max_distance: int):
   """T5 bidirectional bucketing: exact buckets for small offsets, log-spaced up to max_distance."""
   num_buckets //= 2
-  buckets = (relative_position > 0).astype(jnp.int32) * num_buckets
-  distance = jnp.abs(relative_position)
+  buckets = (relative_position > 0).astype(np.int32) * num_buckets
+  distance = np.abs(relative_position)
   max_exact = num_buckets // 2
   is_small = distance < max_exact
   # Clamp below 1 before the log: small distances take the exact branch anyway.
-  log_ratio = jnp.log(jnp.maximum(distance, 1).astype(jnp.float32) / max_exact) / math.log(
-      max_distance / max_exact)
-  distance_large = max_exact + (log_ratio * (num_buckets - max_exact)).astype(jnp.int32)
-  distance_large = jnp.minimum(distance_large, num_buckets - 1)
-  return buckets + jnp.where(is_small, distance, distance_large)
+  log_ratio = np.log(np.maximum(distance, 1).astype(np.float32) / max_exact) / np.float32(
+      math.log(max_distance / max_exact))
+  distance_large = max_exact + (log_ratio * (num_buckets - max_exact)).astype(np.int32)
+  distance_large = np.minimum(distance_large, num_buckets - 1)
+  return buckets + np.where(is_small, distance, distance_large)
+
+
+def amos_relative_position_bucket(relative_position, num_buckets: int, max_distance: int):
+  """The AMOS/COCO-LM authors' bucketing, before the shift (see relative_position_buckets).
+
+  Signed: an offset d = key - query gets sign(d) times its distance bucket; distances below
+  `exact` = num_buckets / 4 keep their value, larger ones take
+  exact + ceil(log(|d| / exact) / log((max_distance - 1) / exact) * (num_buckets/2 - 1 - exact)),
+  capped at num_buckets/2 - 1. Computed in float32 as their PyTorch code is.
+  """
+  half = num_buckets // 2
+  exact = half // 2
+  sign = np.sign(relative_position).astype(np.int32)
+  distance = np.abs(relative_position)
+  log_ratio = np.log(np.maximum(distance, 1).astype(np.float32) / np.float32(exact)) / np.float32(
+      math.log((max_distance - 1) / exact))
+  distance_large = exact + np.ceil(log_ratio * np.float32(half - 1 - exact)).astype(np.int32)
+  distance_large = np.minimum(distance_large, half - 1)
+  return sign * np.where(distance < exact, distance, distance_large)
+
+
+BUCKET_FUNCTIONS = {"t5_bidirectional": t5_relative_position_bucket,
+                    "amos": amos_relative_position_bucket}
+
+
+def relative_position_buckets(seq_len: int, num_buckets: int, max_distance: int,
+                              bucket_function: str, max_positions: int) -> np.ndarray:
+  """[L, L] bucket ids of query i and key j, computed once at trace time.
+
+  "amos" ids are shifted by their minimum over the whole max_positions x max_positions table
+  (the authors compute the table once for the longest input), so they start at 0 and do not
+  depend on seq_len. "t5_bidirectional" ids are 0-based already.
+  """
+  if bucket_function not in BUCKET_FUNCTIONS:
+    raise ValueError(f"relative_position_bucket_function {bucket_function!r} is not one of "
+                     f"{sorted(BUCKET_FUNCTIONS)}.")
+  bucket = functools.partial(BUCKET_FUNCTIONS[bucket_function], num_buckets=num_buckets,
+                             max_distance=max_distance)
+  positions = np.arange(seq_len)
+  buckets_LxL = bucket(positions[None, :] - positions[:, None])
+  if bucket_function == "amos":
+    buckets_LxL = buckets_LxL - bucket(np.arange(-(max_positions - 1), max_positions)).min()
+  return buckets_LxL.astype(np.int32)
 
 
 class RelativePositionBias(nn.Module):
@@ -51,15 +95,16 @@ class RelativePositionBias(nn.Module):
   num_heads: int
   num_buckets: int
   max_distance: int
+  bucket_function: str = "t5_bidirectional"
+  max_positions: int = 512  # For the "amos" shift: the authors' table size.
   init_std: float = 0.02
   dtype: jnp.dtype = jnp.float32
   param_dtype: jnp.dtype = jnp.float32
 
   @nn.compact
   def __call__(self, seq_len: int):
-    positions = jnp.arange(seq_len)
-    relative_LxL = positions[None, :] - positions[:, None]
-    buckets_LxL = relative_position_bucket(relative_LxL, self.num_buckets, self.max_distance)
+    buckets_LxL = relative_position_buckets(seq_len, self.num_buckets, self.max_distance,
+                                            self.bucket_function, self.max_positions)
     table = self.param("table", normal_init(self.init_std), (self.num_buckets, self.num_heads),
                        self.param_dtype)
     bias_LxLxN = jnp.take(table, buckets_LxL, axis=0)
@@ -132,6 +177,7 @@ class TransformerBlock(nn.Module):
   attention_dropout_rate: float = 0.0
   attention_implementation: str | None = None
   init_std: float = 0.02
+  layer_norm_eps: float = 1e-5
   dtype: jnp.dtype = jnp.float32
   param_dtype: jnp.dtype = jnp.float32
 
@@ -142,7 +188,7 @@ class TransformerBlock(nn.Module):
         features, kernel_init=normal_init(self.init_std), dtype=self.dtype,
         param_dtype=self.param_dtype, name=name)
     layer_norm = lambda name: nn.LayerNorm(
-        epsilon=1e-5, dtype=self.dtype, param_dtype=self.param_dtype, name=name)
+        epsilon=self.layer_norm_eps, dtype=self.dtype, param_dtype=self.param_dtype, name=name)
     attention = SelfAttention(
         self.num_heads, self.dropout_rate, self.attention_dropout_rate,
         self.attention_implementation, self.init_std, self.dtype, self.param_dtype,
@@ -156,7 +202,7 @@ class TransformerBlock(nn.Module):
 
 
 class Encoder(nn.Module):
-  """Position embeddings, embedding LayerNorm and a stack of post-LN blocks.
+  """Position (and token-type) embeddings, embedding LayerNorm and a stack of post-LN blocks.
 
   Token embeddings come in already looked up: the token matrix is shared between the
   generator and the discriminator and lives outside both encoders.
@@ -165,6 +211,11 @@ class Encoder(nn.Module):
     output_layers: 1-based block depths whose outputs are returned, in order.
     detach_before: 0-based block indices whose input is stop-gradient'ed, so that each
       group of blocks learns only from the losses above it (AMOS's generator).
+    relative_position_bucket_function: "amos" (the AMOS/COCO-LM authors') or
+      "t5_bidirectional" (amos_jax before 2026-12-04; BUCKET_FUNCTIONS).
+    type_vocab_size: token-type (segment) embeddings as BERT and ELECTRA have; 0: none.
+    hidden_size: the blocks' width; embeddings narrower than it (ELECTRA-Small's 128 under
+      256) are projected up after their LayerNorm, as ELECTRA does. None: the embeddings'.
   """
   num_layers: int
   num_heads: int
@@ -178,24 +229,42 @@ class Encoder(nn.Module):
   attention_dropout_rate: float = 0.0
   attention_implementation: str | None = None
   init_std: float = 0.02
+  relative_position_bucket_function: str = "t5_bidirectional"
+  layer_norm_eps: float = 1e-5
+  type_vocab_size: int = 0
+  hidden_size: int | None = None
   dtype: jnp.dtype = jnp.float32
   param_dtype: jnp.dtype = jnp.float32
 
   @nn.compact
-  def __call__(self, token_embeddings_BxLxH, padding_mask_BxL, deterministic: bool = True,
-               example_ids_B=None):
+  def __call__(self, token_embeddings_BxLxE, padding_mask_BxL, deterministic: bool = True,
+               example_ids_B=None, token_type_ids_BxL=None):
     """Hidden states after each of `output_layers`.
 
     example_ids_B: each example's global index in the batch, for dropout masks that do not
       depend on how the batch is split (models/dropout.py); default 0..B-1.
+    token_type_ids_BxL: segment ids, with type_vocab_size > 0; None: all 0.
     """
-    seq_len, hidden = token_embeddings_BxLxH.shape[1:]
+    seq_len, embedding_size = token_embeddings_BxLxE.shape[1:]
     positions = self.param("position_embedding", normal_init(self.init_std),
-                           (self.max_position_embeddings, hidden), self.param_dtype)
-    x_BxLxH = token_embeddings_BxLxH + positions[None, :seq_len]
-    x_BxLxH = nn.LayerNorm(epsilon=1e-5, dtype=self.dtype, param_dtype=self.param_dtype,
-                           name="embedding_norm")(x_BxLxH.astype(self.dtype))
-    x_BxLxH = ExampleDropout(self.dropout_rate)(x_BxLxH, example_ids_B, deterministic)
+                           (self.max_position_embeddings, embedding_size), self.param_dtype)
+    x_BxLxE = token_embeddings_BxLxE + positions[None, :seq_len]
+    if self.type_vocab_size > 0:
+      types = self.param("token_type_embedding", normal_init(self.init_std),
+                         (self.type_vocab_size, embedding_size), self.param_dtype)
+      if token_type_ids_BxL is None:
+        x_BxLxE = x_BxLxE + types[0]
+      else:
+        x_BxLxE = x_BxLxE + jnp.take(types, token_type_ids_BxL, axis=0)
+    x_BxLxE = nn.LayerNorm(epsilon=self.layer_norm_eps, dtype=self.dtype,
+                           param_dtype=self.param_dtype,
+                           name="embedding_norm")(x_BxLxE.astype(self.dtype))
+    x_BxLxE = ExampleDropout(self.dropout_rate)(x_BxLxE, example_ids_B, deterministic)
+    hidden = self.hidden_size or embedding_size
+    x_BxLxH = x_BxLxE
+    if hidden != embedding_size:
+      x_BxLxH = nn.Dense(hidden, kernel_init=normal_init(self.init_std), dtype=self.dtype,
+                         param_dtype=self.param_dtype, name="embedding_projection")(x_BxLxE)
 
     padding_mask_BxL = padding_mask_BxL.astype(bool)
     mask_Bx1x1xL = padding_mask_BxL[:, None, None, :]
@@ -203,7 +272,8 @@ class Encoder(nn.Module):
     if self.relative_position_buckets > 0:
       bias_BxNxLxL = RelativePositionBias(
           self.num_heads, self.relative_position_buckets, self.relative_position_max_distance,
-          self.init_std, self.dtype, self.param_dtype, name="relative_position_bias")(seq_len)
+          self.relative_position_bucket_function, self.max_position_embeddings, self.init_std,
+          self.dtype, self.param_dtype, name="relative_position_bias")(seq_len)
     if self.attention_implementation != "cudnn":
       # The XLA attention reads padding from its additive bias, built here once for all
       # layers. The relative bias is broadcast over the batch here too, so that its gradient
@@ -214,7 +284,7 @@ class Encoder(nn.Module):
         bias_BxNxLxL = padding_Bx1x1xL
       else:
         bias_BxNxLxL = broadcast.broadcast_leading(
-            bias_BxNxLxL, (token_embeddings_BxLxH.shape[0],) + bias_BxNxLxL.shape[1:])
+            bias_BxNxLxL, (token_embeddings_BxLxE.shape[0],) + bias_BxNxLxL.shape[1:])
         bias_BxNxLxL = bias_BxNxLxL + padding_Bx1x1xL
 
     outputs = []
@@ -223,9 +293,9 @@ class Encoder(nn.Module):
         x_BxLxH = jax.lax.stop_gradient(x_BxLxH)
       x_BxLxH = TransformerBlock(
           self.num_heads, self.ffn_size, self.dropout_rate, self.attention_dropout_rate,
-          self.attention_implementation, self.init_std, self.dtype, self.param_dtype,
-          name=f"block_{index}")(x_BxLxH, mask_Bx1x1xL, bias_BxNxLxL, deterministic,
-                                 example_ids_B)
+          self.attention_implementation, self.init_std, self.layer_norm_eps, self.dtype,
+          self.param_dtype, name=f"block_{index}")(
+              x_BxLxH, mask_Bx1x1xL, bias_BxNxLxL, deterministic, example_ids_B)
       if index + 1 in self.output_layers:
         outputs.append(x_BxLxH)
     return outputs

@@ -10,9 +10,11 @@ from transformers import PreTrainedConfig
 class AmosJaxConfig(PreTrainedConfig):
   """Hyperparameters of the post-LN encoder in modeling_amos_jax.py.
 
-  The relative position bias is T5's bidirectional bucketing
-  (`relative_position_bucket_function="t5_bidirectional"`): one learned bias per (bucket,
-  head), shared by all layers; `relative_position_buckets=0` turns it off.
+  The relative position bias is one learned bias per (bucket, head), shared by all layers,
+  with the AMOS authors' buckets (`relative_position_bucket_function="amos"`) or T5's
+  ("t5_bidirectional"); `relative_position_buckets=0` turns it off. `type_vocab_size` > 0
+  adds token-type embeddings (segments counted by `sep_token_id`), `embedding_size` > 0
+  narrower embeddings projected up to hidden_size.
   """
   model_type = "amos_jax"
 
@@ -30,6 +32,10 @@ class AmosJaxConfig(PreTrainedConfig):
   relative_position_max_distance: int = 128
   relative_position_bucket_function: str = "t5_bidirectional"
   layer_norm_eps: float = 1e-5
+  type_vocab_size: int = 0
+  sep_token_id: int | None = 3
+  embedding_size: int = 0
+  classifier_activation: str = "tanh"
   initializer_range: float = 0.02
   pad_token_id: int | None = 0
   finetuning_task: str | None = None

@@ -9,8 +9,10 @@ import ml_collections
 import numpy as np
 
 from amos_jax import errors
-from amos_jax.formats import encoder_tree
 from amos_jax import special_tokens
+from amos_jax.formats import encoder_tree
+from amos_jax.models import amos
+from amos_jax.models import transformer
 
 MODEL_TYPE = "amos_jax"
 CONFIG_CLASS = "AmosJaxConfig"
@@ -18,7 +20,10 @@ MODEL_CLASS = "AmosJaxModel"
 CLASSIFIER_CLASS = "AmosJaxForSequenceClassification"
 CONFIGURATION_MODULE = "configuration_amos_jax"
 MODELING_MODULE = "modeling_amos_jax"
-BUCKET_FUNCTION = "t5_bidirectional"  # amos_jax.models.transformer.relative_position_bucket
+# Architecture options under the same name in both configs (models/amos.py's
+# ARCHITECTURE_DEFAULTS gives their value for configs written before each existed).
+_OPTIONS = ("relative_position_bucket_function", "layer_norm_eps", "type_vocab_size",
+            "sep_token_id", "embedding_size", "classifier_activation")
 
 # (transformers name, amos_jax model config name): the same number under two names.
 _RENAMED = (
@@ -49,13 +54,13 @@ def to_hf(model: dict, task, param_dtype: str) -> dict:
       },
       # Exports made before attention dropout existed trained without it.
       attention_probs_dropout_prob=model.get("attention_dropout_rate", 0.0),
-      relative_position_bucket_function=BUCKET_FUNCTION,
       hidden_act="gelu",
-      layer_norm_eps=1e-5,
       pad_token_id=special_tokens.PAD_ID,
       dtype=param_dtype,
       tie_word_embeddings=False,
   )
+  model_config = ml_collections.ConfigDict(model)
+  config.update({key: amos.architecture_option(model_config, key) for key in _OPTIONS})
   if task is not None:
     config.update(
         finetuning_task=task.name,
@@ -73,16 +78,16 @@ def from_hf(config: dict, source: str):
   if config.get("model_type") != MODEL_TYPE:
     raise errors.InputError(f"{source}: model_type is {config.get('model_type')!r}, expected "
                             f"{MODEL_TYPE!r} (an amos_jax Hugging Face export).")
-  function = config.get("relative_position_bucket_function", BUCKET_FUNCTION)
-  if function != BUCKET_FUNCTION:
+  function = config.get("relative_position_bucket_function", "t5_bidirectional")
+  if function not in transformer.BUCKET_FUNCTIONS:
     raise errors.InputError(
-        f"{source}: relative_position_bucket_function is {function!r}; amos_jax "
-        f"computes {BUCKET_FUNCTION!r} only.")
-  for key, value in (("hidden_act", "gelu"), ("layer_norm_eps", 1e-5)):
-    if config.get(key, value) != value:
-      raise errors.InputError(f"{source}: {key} is {config.get(key)!r}; amos_jax's encoder has "
-                              f"{value!r}.")
-  model = {}
+        f"{source}: relative_position_bucket_function is {function!r}; amos_jax computes "
+        f"{sorted(transformer.BUCKET_FUNCTIONS)}.")
+  if config.get("hidden_act", "gelu") != "gelu":
+    raise errors.InputError(f"{source}: hidden_act is {config.get('hidden_act')!r}; amos_jax's "
+                            "encoder has 'gelu'.")
+  model = {key: config.get(key, amos.ARCHITECTURE_DEFAULTS[key]) for key in _OPTIONS}
+  model["relative_position_bucket_function"] = function
   for hf_name, name in _RENAMED:
     value = config.get(hf_name)
     is_float = hf_name in _FLOAT_KEYS

@@ -2,11 +2,13 @@
 
 Copied into every Hugging Face export by amos_jax (amos_jax/formats/hf_export.py); it
 computes what amos_jax/models/transformer.py and classifier.py compute:
-  token + learned absolute position embeddings, LayerNorm, dropout;
+  token + learned absolute position (+ token-type) embeddings, LayerNorm, dropout (and a
+  projection when the embeddings are narrower than the hidden size);
   per layer (post-LN): x = LN(x + attention(x)); x = LN(x + FFN(x)), FFN with exact GELU;
   attention with a query/value bias but no key bias (softmax ignores it), plus one
-  T5-bucketed relative position bias shared by all layers;
-  the GLUE head of the AMOS/COCO-LM authors: [CLS], dropout, dense, tanh, dropout, projection.
+  bucketed relative position bias shared by all layers (the AMOS authors' buckets or T5's);
+  the GLUE head of the AMOS/COCO-LM authors: [CLS], dropout, dense, tanh or GELU, dropout,
+  projection.
 
   model = AutoModel.from_pretrained(path, trust_remote_code=True)
   model = AutoModelForSequenceClassification.from_pretrained(path, trust_remote_code=True)
@@ -40,16 +42,40 @@ def relative_position_bucket(relative_position: torch.Tensor, num_buckets: int,
   return buckets + torch.where(is_small, distance, distance_large)
 
 
-BUCKET_FUNCTIONS = {"t5_bidirectional": relative_position_bucket}
+def amos_relative_position_bucket(relative_position: torch.Tensor, num_buckets: int,
+                                  max_distance: int) -> torch.Tensor:
+  """The AMOS/COCO-LM authors' signed buckets (before their shift): distances below
+  num_buckets / 4 keep their value, larger ones a float32 ceil of the log ratio."""
+  half = num_buckets // 2
+  exact = half // 2
+  distance = relative_position.abs()
+  log_ratio = torch.log(distance.clamp(min=1).to(torch.float32) / exact) / math.log(
+      (max_distance - 1) / exact)
+  distance_large = exact + torch.ceil(log_ratio * (half - 1 - exact)).to(torch.long)
+  distance_large = distance_large.clamp(max=half - 1)
+  return torch.sign(relative_position) * torch.where(distance < exact, distance, distance_large)
+
+
+BUCKET_FUNCTIONS = {"t5_bidirectional": relative_position_bucket,
+                    "amos": amos_relative_position_bucket}
 
 
 class AmosJaxEmbeddings(nn.Module):
+  """Token + position (+ token-type) embeddings, LayerNorm, dropout, and a projection up to
+  hidden_size when the embeddings are narrower (embedding_size)."""
+
   def __init__(self, config: AmosJaxConfig):
     super().__init__()
-    self.word_embeddings = nn.Embedding(config.vocab_size, config.hidden_size)
-    self.position_embeddings = nn.Embedding(config.max_position_embeddings, config.hidden_size)
-    self.layer_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+    width = config.embedding_size or config.hidden_size
+    self.word_embeddings = nn.Embedding(config.vocab_size, width)
+    self.position_embeddings = nn.Embedding(config.max_position_embeddings, width)
+    self.token_type_embeddings = (nn.Embedding(config.type_vocab_size, width)
+                                  if config.type_vocab_size > 0 else None)
+    self.sep_token_id = config.sep_token_id
+    self.layer_norm = nn.LayerNorm(width, eps=config.layer_norm_eps)
     self.dropout = nn.Dropout(config.hidden_dropout_prob)
+    self.projection = (nn.Linear(width, config.hidden_size)
+                       if width != config.hidden_size else None)
 
   def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
     seq_len = input_ids.shape[1]
@@ -57,7 +83,14 @@ class AmosJaxEmbeddings(nn.Module):
       raise ValueError(f"Input of {seq_len} tokens is longer than max_position_embeddings="
                        f"{self.position_embeddings.num_embeddings}.")
     x = self.word_embeddings(input_ids) + self.position_embeddings.weight[None, :seq_len]
-    return self.dropout(self.layer_norm(x))
+    if self.token_type_embeddings is not None:
+      # Segments as amos_jax derives them: the [SEP] tokens before each position.
+      is_sep = (input_ids == self.sep_token_id).to(torch.long)
+      types = (torch.cumsum(is_sep, dim=1) - is_sep).clamp(
+          max=self.token_type_embeddings.num_embeddings - 1)
+      x = x + self.token_type_embeddings(types)
+    x = self.dropout(self.layer_norm(x))
+    return self.projection(x) if self.projection is not None else x
 
 
 class AmosJaxRelativePositionBias(nn.Module):
@@ -73,12 +106,19 @@ class AmosJaxRelativePositionBias(nn.Module):
     self.num_buckets = config.relative_position_buckets
     self.max_distance = config.relative_position_max_distance
     self.weight = nn.Parameter(torch.empty(self.num_buckets, config.num_attention_heads))
+    # "amos" ids are shifted by their minimum over the whole position table.
+    self.shift = 0
+    if function == "amos":
+      # On the CPU explicitly: transformers builds the module on the meta device.
+      offsets = torch.arange(-(config.max_position_embeddings - 1),
+                             config.max_position_embeddings, device="cpu")
+      self.shift = -int(self.bucket(offsets, self.num_buckets, self.max_distance).min())
 
   def forward(self, seq_len: int) -> torch.Tensor:
     """[1, N, L, L] bias, entry [., n, i, j] for query i and key j."""
     positions = torch.arange(seq_len, device=self.weight.device)
     relative = positions[None, :] - positions[:, None]
-    buckets = self.bucket(relative, self.num_buckets, self.max_distance)
+    buckets = self.bucket(relative, self.num_buckets, self.max_distance) + self.shift
     return self.weight[buckets].permute(2, 0, 1)[None]
 
 
@@ -205,7 +245,8 @@ class AmosJaxModel(AmosJaxPreTrainedModel):
 
 
 class AmosJaxClassificationHead(nn.Module):
-  """[CLS], dropout, dense, tanh, dropout, projection to num_labels (1 for regression)."""
+  """[CLS], dropout, dense, tanh (or GELU: classifier_activation), dropout, projection to
+  num_labels (1 for regression)."""
 
   def __init__(self, config: AmosJaxConfig):
     super().__init__()
@@ -214,9 +255,14 @@ class AmosJaxClassificationHead(nn.Module):
     self.dropout = nn.Dropout(dropout)
     self.dense = nn.Linear(config.hidden_size, config.hidden_size)
     self.projection = nn.Linear(config.hidden_size, config.num_labels)
+    activations = {"tanh": torch.tanh, "gelu": lambda x: F.gelu(x, approximate="none")}
+    if config.classifier_activation not in activations:
+      raise ValueError(f"classifier_activation {config.classifier_activation!r} is not one of "
+                       f"{sorted(activations)}.")
+    self.activation = activations[config.classifier_activation]
 
   def forward(self, hidden: torch.Tensor) -> torch.Tensor:
-    x = torch.tanh(self.dense(self.dropout(hidden[:, 0])))
+    x = self.activation(self.dense(self.dropout(hidden[:, 0])))
     return self.projection(self.dropout(x))
 
 

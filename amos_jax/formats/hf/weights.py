@@ -29,6 +29,9 @@ _ENCODER_RULES = (
     # (Flax path regex within a TextEncoder tree, torch name template, kind)
     (r"token_embedding", "embeddings.word_embeddings.weight", "copy"),
     (r"discriminator/position_embedding", "embeddings.position_embeddings.weight", "copy"),
+    (r"discriminator/token_type_embedding", "embeddings.token_type_embeddings.weight", "copy"),
+    (r"discriminator/embedding_projection/kernel", "embeddings.projection.weight", "linear"),
+    (r"discriminator/embedding_projection/bias", "embeddings.projection.bias", "copy"),
     (r"discriminator/embedding_norm/scale", "embeddings.layer_norm.weight", "copy"),
     (r"discriminator/embedding_norm/bias", "embeddings.layer_norm.bias", "copy"),
     (r"discriminator/relative_position_bias/table", "encoder.relative_position_bias.weight",

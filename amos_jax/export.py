@@ -27,7 +27,7 @@ def export_checkpoint(source: str, out_dir: str, *, dtype: str | None = None,
     elif checkpoint.task is not None:
       card = model_card.facts_from_finetuned(source)
   return registry.write_export(checkpoint.params, checkpoint.model_config,
-                               checkpoint.tokenizer.model_path, out_dir, task=checkpoint.task,
+                               checkpoint.tokenizer, out_dir, task=checkpoint.task,
                                dtype=dtype, overwrite=overwrite, export_format=export_format,
                                card=card)
 

@@ -20,7 +20,6 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from amos_jax import special_tokens
 from amos_jax.data import tokenizer as tokenizer_lib
 from amos_jax.formats import encoder_tree
 from amos_jax.formats import registry
@@ -78,14 +77,15 @@ class LoadedEncoder:
 
   def _encode_batch(self, params, token_ids_BxL):
     self.trace_count += 1
-    hidden_BxLxH = self._hidden(params, token_ids_BxL, token_ids_BxL != special_tokens.PAD_ID)
+    hidden_BxLxH = self._hidden(params, token_ids_BxL,
+                                token_ids_BxL != self.tokenizer.special.pad)
     hidden_BxLxH = hidden_BxLxH.astype(jnp.float32)
     return hidden_BxLxH, hidden_BxLxH[:, 0]
 
   def _logits_batch(self, params, token_ids_BxL):
     self.trace_count += 1
     return self.module.apply({"params": params}, token_ids_BxL,
-                             token_ids_BxL != special_tokens.PAD_ID)
+                             token_ids_BxL != self.tokenizer.special.pad)
 
   def tokenize(self, texts: Sequence[Text]) -> list[list[int]]:
     """Token ids with [CLS]/[SEP], truncated to max_length; not padded."""
@@ -105,11 +105,12 @@ class LoadedEncoder:
       indices = order[start:start + batch_size]
       longest = max(len(rows[i]) for i in indices)
       bucket = next(b for b in self.buckets if b >= longest)
-      token_ids = np.full((batch_size, bucket), special_tokens.PAD_ID, np.int32)
+      special = self.tokenizer.special
+      token_ids = np.full((batch_size, bucket), special.pad, np.int32)
       # Filler rows hold [CLS] [SEP] so no row is all padding.
-      token_ids[:, :2] = (special_tokens.CLS_ID, special_tokens.SEP_ID)
+      token_ids[:, :2] = (special.cls, special.sep)
       for row, index in enumerate(indices):
-        token_ids[row, :] = special_tokens.PAD_ID
+        token_ids[row, :] = special.pad
         token_ids[row, :len(rows[index])] = rows[index]
       yield indices, token_ids
 

@@ -21,6 +21,7 @@ import sentencepiece as spm
 
 from amos_jax import inference
 from amos_jax import special_tokens
+from amos_jax.data import tokenizer as tokenizer_lib
 from amos_jax.formats import registry
 from amos_jax.models import amos
 
@@ -69,7 +70,8 @@ def main(argv):
     tokenizer_path = train_tokenizer(directory, config.vocab_size)
     token_ids = np.zeros((1, 8), np.int32)
     params = jax.jit(amos.TextEncoder(config).init)(jax.random.key(0), token_ids, token_ids)
-    out = registry.write_export(params["params"], config, tokenizer_path,
+    out = registry.write_export(params["params"], config,
+                                tokenizer_lib.load_tokenizer(tokenizer_path),
                                 os.path.join(directory, "export"))
     encoder = inference.load(out, buckets=(seq_len,), max_length=seq_len)
   # Long enough that every sentence is truncated to exactly seq_len tokens.

@@ -49,7 +49,10 @@ def model_config(size: str) -> ml_collections.ConfigDict:
       # Token-type (segment) embeddings, as BERT and ELECTRA have; AMOS has none (0). Types
       # count the sep_token_id tokens before each position (models/amos.py).
       type_vocab_size=0,
-      sep_token_id=3,  # amos_jax.special_tokens.SEP_ID; a converted BERT's is 102.
+      # The tokenizer's padding and separator ids (amos_jax.special_tokens); a converted
+      # checkpoint keeps its own (BERT: 0 and 102, the AMOS authors': 1 and 2).
+      pad_token_id=0,
+      sep_token_id=3,
       # Token embedding width when narrower than hidden_size (ELECTRA-Small: 128 under 256),
       # projected up after the embedding LayerNorm; 0: hidden_size.
       embedding_size=0,

@@ -49,8 +49,8 @@ def amos_params(seed: int = 0):
 
 def export_pretrained(tmp_dir: str, tokenizer_path: str, **kwargs) -> str:
   """Exports a random AmosModel's encoder to tmp_dir/export."""
-  config = model_config()
-  return registry.write_export(amos_params(), config, tokenizer_path,
+  tokenizer = tokenizer_lib.load_tokenizer(tokenizer_path)
+  return registry.write_export(amos_params(), model_config(), tokenizer,
                                os.path.join(tmp_dir, "export"), **kwargs)
 
 

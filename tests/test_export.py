@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from amos_jax import inference
+from amos_jax.data import tokenizer as tokenizer_lib
 from amos_jax.formats import encoder_tree
 from amos_jax.formats import flax_export
 from amos_jax.formats import registry
@@ -86,7 +87,8 @@ def test_export_rejects_a_tree_that_does_not_match_the_config(tmp_path, tokenize
   config.ffn_size = 128
   with pytest.raises(ValueError, match=r"'discriminator/block_0/ffn_in/bias' has shape "
                                        r"\(256,\) but model_config needs \(128,\)"):
-    registry.write_export(params, config, tokenizer_path, str(tmp_path / "export"))
+    registry.write_export(params, config,
+                          tokenizer_lib.load_tokenizer(tokenizer_path), str(tmp_path / "export"))
   assert os.listdir(tmp_path) == []
 
 

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from amos_jax import special_tokens
 from amos_jax.glue import features
 from amos_jax.glue.data import Example
 
@@ -11,6 +12,7 @@ PAD, CLS, SEP = 0, 2, 3
 
 class WhitespaceTokenizer:
   """Word "wN" -> id N; ids start at 10 in the tests so they never collide with specials."""
+  special = special_tokens.AMOS_JAX
 
   def encode(self, text):
     return [int(word[1:]) for word in text.split()]
@@ -32,6 +34,18 @@ def test_single_sentence_layout_and_padding():
 def test_pair_layout():
   out = features.convert_examples([Example(words(10, 11), words(20), 0)], TOKENIZER, 7, False)
   np.testing.assert_array_equal(out["input_ids"], [[CLS, 10, 11, SEP, 20, SEP, PAD]])
+
+
+def test_a_tokenizer_with_its_own_specials_gets_its_own_layout():
+  """The AMOS authors' ids and RoBERTa-style pairs: <s>=0 a </s>=2 </s> b </s>, <pad>=1."""
+  authors = WhitespaceTokenizer()
+  authors.special = special_tokens.SpecialTokens(pad=1, unk=3, cls=0, sep=2, mask=9,
+                                                 pair_separator=(2, 2))
+  out = features.convert_examples([Example(words(10, 11), words(20), 0),
+                                   Example(words(*range(10, 20)), words(*range(20, 30)), 0)],
+                                  authors, 9, False)
+  np.testing.assert_array_equal(out["input_ids"], [[0, 10, 11, 2, 2, 20, 2, 1, 1],
+                                                   [0, 10, 11, 12, 2, 2, 20, 21, 2]])
 
 
 def test_single_sentence_truncation_keeps_the_start():

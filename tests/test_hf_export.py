@@ -68,7 +68,7 @@ def finetuned_hf(request, tmp_path_factory, config, tokenizer_path):
   """(export dir, SequenceClassifier params, TaskSpec) of a fine-tuned HF export."""
   spec = tasks.get_task(request.param)
   params = classifier_params(config, spec.num_labels)
-  out = registry.write_export(params, config, tokenizer_path,
+  out = registry.write_export(params, config, tokenizer_lib.load_tokenizer(tokenizer_path),
                               str(tmp_path_factory.mktemp("hf_ft") / "export"), task=spec,
                               export_format="hf")
   return out, params, spec
@@ -286,7 +286,7 @@ def test_a_finetuned_flax_export_converts_with_its_dev_figures(tmp_path, config,
                                                                tokenizer_path):
   spec = tasks.get_task("sst2")
   params = classifier_params(config, spec.num_labels)
-  best = registry.write_export(params, config, tokenizer_path,
+  best = registry.write_export(params, config, tokenizer_lib.load_tokenizer(tokenizer_path),
                                str(tmp_path / "glue" / "seed_0" / "best"), task=spec)
   with open(tmp_path / "glue" / "results.json", "w") as f:
     json.dump({"median": {"validation": {"accuracy": 0.875}}, "seeds": [{}, {}, {}]}, f)
@@ -325,8 +325,8 @@ def test_architecture_options_match_amos_jax(tmp_path, tokenizer_path, options):
                        jnp.ones((1, 8), bool))["params"]
   # Larger weights than init's, so that every part moves the outputs well past the tolerance.
   params = jax.tree.map(lambda p: p * 4 if p.ndim == 2 else p, params)
-  out = registry.write_export(params, config, tokenizer_path, str(tmp_path / "hf"), task=spec,
-                              export_format="hf")
+  out = registry.write_export(params, config, tokenizer_lib.load_tokenizer(tokenizer_path),
+                              str(tmp_path / "hf"), task=spec, export_format="hf")
   model = transformers.AutoModelForSequenceClassification.from_pretrained(
       out, trust_remote_code=True).eval()
   token_ids, mask = padded_batch(inference.load(out))

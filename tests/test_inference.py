@@ -9,6 +9,7 @@ import pytest
 
 from amos_jax import inference
 from amos_jax import special_tokens
+from amos_jax.data import tokenizer as tokenizer_lib
 from amos_jax.formats import encoder_tree
 from amos_jax.formats import registry
 from amos_jax.glue import tasks
@@ -24,7 +25,7 @@ def amos_params(config):
 
 @pytest.fixture(scope="module")
 def pretrained_export(tmp_path_factory, config, amos_params, tokenizer_path):
-  return registry.write_export(amos_params, config, tokenizer_path,
+  return registry.write_export(amos_params, config, tokenizer_lib.load_tokenizer(tokenizer_path),
                                str(tmp_path_factory.mktemp("pretrained") / "export"))
 
 
@@ -98,8 +99,8 @@ def test_max_length_truncates_and_caps_the_buckets(pretrained_export, config, en
 
 
 def test_bf16_export_is_close(tmp_path, config, amos_params, tokenizer_path, encoder):
-  out = registry.write_export(amos_params, config, tokenizer_path, str(tmp_path / "bf16"),
-                              dtype="bfloat16")
+  out = registry.write_export(amos_params, config, tokenizer_lib.load_tokenizer(tokenizer_path),
+                              str(tmp_path / "bf16"), dtype="bfloat16")
   bf16 = inference.load(out)
   assert bf16.params["token_embedding"].dtype == jnp.bfloat16
   np.testing.assert_allclose(bf16.encode(TEXTS).hidden_states,
@@ -123,8 +124,8 @@ def test_fine_tuned_export_reproduces_predictions(tmp_path, config, amos_params,
                                                   task_name):
   spec = tasks.get_task(task_name)  # A GLUE TaskSpec is accepted as the export's task.
   params = classifier_params(config, amos_params, spec.num_labels)
-  out = registry.write_export(params, config, tokenizer_path, str(tmp_path / "export"),
-                              task=spec)
+  out = registry.write_export(params, config, tokenizer_lib.load_tokenizer(tokenizer_path),
+                              str(tmp_path / "export"), task=spec)
   loaded = inference.load(out)
   task = loaded.task
   assert task == encoder_tree.TaskInfo(spec.name, spec.label_names)
@@ -151,6 +152,7 @@ def test_fine_tuned_export_reproduces_predictions(tmp_path, config, amos_params,
 def test_fine_tuned_export_needs_a_classifier_tree(tmp_path, config, amos_params,
                                                     tokenizer_path):
   with pytest.raises(ValueError, match="fine-tuned export takes a tree with keys encoder and head"):
-    registry.write_export(amos_params, config, tokenizer_path, str(tmp_path / "export"),
+    registry.write_export(amos_params, config,
+                          tokenizer_lib.load_tokenizer(tokenizer_path), str(tmp_path / "export"),
                           task=encoder_tree.TaskInfo("sst2", ("negative", "positive")))
   assert not os.path.exists(tmp_path / "export")

@@ -49,8 +49,8 @@ def test_windows_cover_a_long_context_with_the_stride(tokenizer):
   example = example_with_answer(context, "Netherfield Park")
   seq_len, stride = 40, 12
   tokenized = features.tokenize(tokenizer, example, 64)
-  room = features.window_room(len(tokenized.question_ids), seq_len)
-  windows = features.windows(tokenized, seq_len, stride, "q")
+  room = features.window_room(len(tokenized.question_ids), seq_len, tokenizer.special)
+  windows = features.windows(tokenized, seq_len, stride, "q", tokenizer.special)
   assert [w.context_start for w in windows] == list(range(0, stride * len(windows), stride))
   assert windows[-1].context_start + windows[-1].num_context == len(tokenized.context_ids)
   assert windows[-2].context_start + room < len(tokenized.context_ids)  # No extra window.

@@ -3,12 +3,16 @@
 import dataclasses
 import hashlib
 import os
+import shutil
 from typing import Iterable, Sequence
 
 import sentencepiece as spm
 
 from amos_jax import errors
 from amos_jax import special_tokens
+
+# The model's name in workdirs and exports.
+MODEL_FILE = "tokenizer.model"
 
 # Longest line fed to the trainer; longer ones are cut (SentencePiece would drop them).
 _MAX_TRAIN_LINE_CHARS = 4096
@@ -23,6 +27,14 @@ class Tokenizer:
   """A loaded SentencePiece model; `model_path` is the file checkpoints and exports copy."""
   model_path: str
   processor: spm.SentencePieceProcessor
+  # amos_jax trains its specials into fixed ids; load_tokenizer checks them.
+  special: special_tokens.SpecialTokens = special_tokens.AMOS_JAX
+  kind: str = "sentencepiece"
+
+  def save(self, directory: str) -> list[str]:
+    """Copies the model into `directory` as tokenizer.model; returns the file names."""
+    shutil.copyfile(self.model_path, os.path.join(directory, MODEL_FILE))
+    return [MODEL_FILE]
 
   @property
   def vocab_size(self) -> int:

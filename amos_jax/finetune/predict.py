@@ -4,7 +4,6 @@ import jax
 import numpy as np
 from jax.experimental import multihost_utils
 
-from amos_jax import special_tokens
 from amos_jax.train import step as train_step_lib
 
 
@@ -27,9 +26,8 @@ def predict(predict_step, params, input_ids: np.ndarray, batch_size: int, mesh):
   """
   num_rows = input_ids.shape[0]
   padded = -(-num_rows // batch_size) * batch_size
-  rows = np.full((padded, input_ids.shape[1]), special_tokens.PAD_ID, np.int32)
-  # Filler rows hold [CLS] [SEP] so that no row is all padding.
-  rows[:, :2] = (special_tokens.CLS_ID, special_tokens.SEP_ID)
+  # Filler rows repeat the first row: never all padding, whatever the tokenizer's ids.
+  rows = np.repeat(input_ids[:1], padded, axis=0).astype(np.int32)
   rows[:num_rows] = input_ids
   outputs = []
   for start in range(0, padded, batch_size):

@@ -55,7 +55,7 @@ class Task(Protocol):
     predict_fn(input_ids [N, L]) gives the model's outputs for every row as host numpy.
     """
 
-  def export(self, params, model_config: ml_collections.ConfigDict, tokenizer_path: str,
+  def export(self, params, model_config: ml_collections.ConfigDict, tokenizer,
              out_dir: str):
     """Writes the fine-tuned export to out_dir (replacing one there)."""
 
@@ -173,7 +173,7 @@ class _Run:
           best = record
           if jax.process_index() == 0:
             task.export(predict_lib.host_copy(state.params), self.model_config,
-                        self.init.tokenizer.model_path, best_dir)
+                        self.init.tokenizer, best_dir)
             for name, content in files.items():
               write_json(os.path.join(seed_dir, name), content)
     return {"seed": seed, "best": best, "final": history[-1], "history": history,

@@ -15,7 +15,7 @@ import ml_collections
 import optax
 from jax.sharding import PartitionSpec as P
 
-from amos_jax import special_tokens
+from amos_jax.models import amos
 from amos_jax.train import optimizer as optimizer_lib
 from amos_jax.train import step as step_lib
 from amos_jax.train.state import TrainState
@@ -40,9 +40,9 @@ def make_optimizer(optimizer_config, learning_rate: float, num_train_steps: int,
 
 def _forward(model, params, input_ids_BxL, deterministic, dropout_key=None, example_ids_B=None):
   rngs = None if deterministic else {"dropout": dropout_key}
-  return model.apply({"params": params}, input_ids_BxL,
-                     input_ids_BxL != special_tokens.PAD_ID, deterministic, example_ids_B,
-                     rngs=rngs)
+  pad_id = amos.architecture_option(model.config, "pad_token_id")
+  return model.apply({"params": params}, input_ids_BxL, input_ids_BxL != pad_id, deterministic,
+                     example_ids_B, rngs=rngs)
 
 
 def train_step(state: TrainState, batch, dropout_key, *, model, optimizer, learning_rate_fn,

@@ -4,7 +4,10 @@
                     fine-tuned model, and the size and sha256 of the two files below
   params.msgpack    flax.serialization msgpack of the TextEncoder parameter tree, or of the
                     SequenceClassifier/SpanExtractor tree ({encoder, head}) for a fine-tuned model
-  tokenizer.model   the SentencePiece model the encoder was trained with
+  tokenizer.model   the SentencePiece model the encoder was trained with; a converted
+                    checkpoint's own tokenizer files instead (sp.model and dict.txt for the
+                    AMOS authors', tokenizer.json for WordPiece), listed in config.json's
+                    tokenizer section with their kind
 
 No generator, mixture, RTD head or optimizer state is written.
 """
@@ -12,7 +15,6 @@ No generator, mixture, RTD head or optimizer state is written.
 import hashlib
 import json
 import os
-import shutil
 
 import flax.serialization
 import ml_collections
@@ -21,6 +23,7 @@ from amos_jax import errors
 from amos_jax.data import tokenizer as tokenizer_lib
 from amos_jax.formats import encoder_tree
 from amos_jax.formats import loaded
+from amos_jax.formats import tokenizer_kinds
 
 KIND = "export"
 NAME = "amos_jax export"
@@ -29,7 +32,7 @@ FORMAT_VERSION = 1
 
 CONFIG_FILE = "config.json"
 PARAMS_FILE = "params.msgpack"
-TOKENIZER_FILE = "tokenizer.model"
+TOKENIZER_FILE = tokenizer_lib.MODEL_FILE
 
 
 def file_record(path: str) -> dict:
@@ -50,13 +53,21 @@ def write_bytes(path: str, data: bytes):
     os.fsync(f.fileno())
 
 
-def write(staging: str, tree, model: dict, tokenizer_path: str, task, card=None):
+def write(staging: str, tree, model: dict, tokenizer, task, card=None):
   """The export's files (this module's docstring) into `staging`; `card` is unused here."""
   del card  # Model cards are a Hugging Face convention.
   params_path = os.path.join(staging, PARAMS_FILE)
   write_bytes(params_path, flax.serialization.msgpack_serialize(tree))
-  tokenizer_copy = os.path.join(staging, TOKENIZER_FILE)
-  shutil.copyfile(tokenizer_path, tokenizer_copy)
+  tokenizer_files = tokenizer.save(staging)
+  for name in tokenizer_files:
+    with open(os.path.join(staging, name), "rb") as f:
+      os.fsync(f.fileno())
+  if tokenizer.kind == tokenizer_kinds.SENTENCEPIECE:
+    # The layout of every export written before other tokenizers could be read.
+    tokenizer_record = file_record(os.path.join(staging, TOKENIZER_FILE))
+  else:
+    tokenizer_record = {"kind": tokenizer.kind, "files": [
+        file_record(os.path.join(staging, name)) for name in tokenizer_files]}
   task_record = None
   if task is not None:
     task_record = {"name": task.name, "label_names": list(task.label_names),
@@ -70,7 +81,7 @@ def write(staging: str, tree, model: dict, tokenizer_path: str, task, card=None)
       "model": model,
       "task": task_record,
       "params": file_record(params_path),
-      "tokenizer": file_record(tokenizer_copy),
+      "tokenizer": tokenizer_record,
   }
   write_bytes(os.path.join(staging, CONFIG_FILE),
               json.dumps(record, indent=2, sort_keys=True).encode())
@@ -174,13 +185,24 @@ def read_params_file(path: str):
   return tree
 
 
+def _read_tokenizer(path: str, record: dict, vocab_size: int):
+  """The tokenizer config.json's section describes, every file checked."""
+  if "kind" not in record:
+    return tokenizer_lib.load_tokenizer(check_file(path, record), vocab_size)
+  files = record.get("files")
+  if not isinstance(files, list) or not files:
+    raise errors.InputError(f"{path}/{CONFIG_FILE}: the tokenizer section lists no files.")
+  for file in files:
+    check_file(path, file)
+  return tokenizer_kinds.load(record["kind"], path, vocab_size)
+
+
 def read(path: str, read_params: bool = True, step: int | None = None) -> loaded.Checkpoint:
   """An export's model config, task, tokenizer and (unless not wanted) params, every file
   checked against config.json."""
   del step  # An export holds one set of weights (formats/registry.py refuses a step).
   record, model_config, task = read_config(path)
-  tokenizer = tokenizer_lib.load_tokenizer(check_file(path, record["tokenizer"]),
-                                           model_config.vocab_size)
+  tokenizer = _read_tokenizer(path, record["tokenizer"], model_config.vocab_size)
   params = None
   if read_params:
     params_path = check_file(path, record["params"])

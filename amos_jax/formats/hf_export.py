@@ -22,6 +22,7 @@ from amos_jax.data import tokenizer as tokenizer_lib
 from amos_jax.formats import encoder_tree
 from amos_jax.formats import loaded
 from amos_jax.formats import safetensors_files
+from amos_jax.formats import tokenizer_kinds
 from amos_jax.formats.hf import hf_config
 from amos_jax.formats.hf import model_card
 from amos_jax.formats.hf import tokenizer_files
@@ -36,10 +37,15 @@ CARD_FILE = "README.md"
 CODE_FILES = (hf_config.CONFIGURATION_MODULE + ".py", hf_config.MODELING_MODULE + ".py")
 
 
-def write(out_dir: str, tree, model: dict, tokenizer_path: str, task, card: dict | None):
+def write(out_dir: str, tree, model: dict, tokenizer, task, card: dict | None):
   """Writes every file of the export into `out_dir` from a checked TextEncoder or
   SequenceClassifier tree of numpy arrays and its amos_jax model config (a dict)."""
   from safetensors import numpy as safetensors_numpy
+  if tokenizer.kind != tokenizer_kinds.SENTENCEPIECE:
+    raise errors.InputError(
+        f"The Hugging Face export converts amos_jax's SentencePiece tokenizers; this model's "
+        f"is {tokenizer.kind!r} (a converted checkpoint): export it with format 'flax'.")
+  tokenizer_path = tokenizer.model_path
   safetensors_numpy.save_file(weights.to_torch_tensors(tree),
                               os.path.join(out_dir, WEIGHTS_FILE), metadata={"format": "pt"})
   config = hf_config.to_hf(model, task, model["param_dtype"])

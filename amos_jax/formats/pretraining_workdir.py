@@ -20,7 +20,7 @@ from amos_jax.models import amos
 KIND = "pretraining_workdir"
 NAME = "amos_jax pretraining workdir"
 CONFIG_FILE = "config.json"
-TOKENIZER_FILE = "tokenizer.model"
+TOKENIZER_FILE = tokenizer_lib.MODEL_FILE
 CHECKPOINTS_DIR = "checkpoints"
 
 

@@ -91,8 +91,8 @@ def describe(checkpoint: loaded.Checkpoint) -> str:
   return "; ".join(parts + list(checkpoint.notes))
 
 
-def write_export(params, model_config: ml_collections.ConfigDict, tokenizer_path: str,
-                 out_dir: str, *, task=None, dtype: str | None = None, overwrite: bool = False,
+def write_export(params, model_config: ml_collections.ConfigDict, tokenizer, out_dir: str, *,
+                 task=None, dtype: str | None = None, overwrite: bool = False,
                  export_format: str = "flax", card: dict | None = None) -> str:
   """Writes the discriminator encoder (and a fine-tuned head) to `out_dir`; returns its path.
 
@@ -100,7 +100,8 @@ def write_export(params, model_config: ml_collections.ConfigDict, tokenizer_path
     params: an AmosModel tree (its TextEncoder part is taken), a TextEncoder tree, or, with
       `task`, a SequenceClassifier/SpanExtractor tree {encoder, head}. Host or device arrays.
     model_config: the `model` ConfigDict the params were built with.
-    tokenizer_path: the SentencePiece .model the encoder was trained with; copied.
+    tokenizer: the encoder's tokenizer (data.tokenizer.Tokenizer, or a converted
+      checkpoint's: formats/tokenizer_kinds.py); its files are copied.
     out_dir: the export directory; must not exist unless `overwrite`.
     task: label names (and task name) of a fine-tuned model; None for a pretrained encoder.
       A glue.tasks.TaskSpec works too.
@@ -126,8 +127,6 @@ def write_export(params, model_config: ml_collections.ConfigDict, tokenizer_path
   out_dir = os.path.abspath(out_dir)
   if os.path.exists(out_dir) and not overwrite:
     raise FileExistsError(f"{out_dir} exists; pass overwrite=True to replace it.")
-  if not os.path.isfile(tokenizer_path):
-    raise FileNotFoundError(f"No SentencePiece model at {tokenizer_path!r}.")
 
   model = {k: v for k, v in model_config.to_dict().items() if k != "generator"}
   missing = [k for k in encoder_tree.ENCODER_CONFIG_KEYS if k not in model]
@@ -145,7 +144,7 @@ def write_export(params, model_config: ml_collections.ConfigDict, tokenizer_path
   staging = tempfile.mkdtemp(prefix=f".{os.path.basename(out_dir)}.tmp-", dir=parent)
   try:
     os.chmod(staging, 0o755)  # mkdtemp's 0700 would hide the export from other users.
-    WRITERS[export_format].write(staging, tree, model, tokenizer_path, task, card)
+    WRITERS[export_format].write(staging, tree, model, tokenizer, task, card)
     if os.path.exists(out_dir):
       retired = tempfile.mkdtemp(prefix=f".{os.path.basename(out_dir)}.old-", dir=parent)
       os.rename(out_dir, os.path.join(retired, "export"))

@@ -1,8 +1,10 @@
 """Turns GLUE examples into fixed-shape arrays: `[CLS] a [SEP]` or `[CLS] a [SEP] b [SEP]`.
 
-The encoder has no segment (token type) embeddings, so pairs are told apart only by the
-separator. Sequences are padded with PAD on the right; the model derives its attention mask
-from `input_ids != PAD_ID`.
+The special tokens are the tokenizer's (`tokenizer.special`): a converted AMOS checkpoint
+joins a pair as `<s> a </s> </s> b </s>`. Pairs are told apart by the separator (and, in
+encoders with token-type embeddings, by the types the model derives from it). Sequences are
+padded with the tokenizer's pad id on the right; the model derives its attention mask from
+`input_ids != pad`.
 """
 
 from typing import Protocol, Sequence
@@ -15,6 +17,7 @@ from amos_jax.glue import data
 
 
 class Tokenizer(Protocol):
+  special: special_tokens.SpecialTokens
 
   def encode(self, text: str) -> list[int]:
     """Token ids of `text`, without special tokens."""
@@ -38,17 +41,19 @@ def truncate_pair_lengths(len_a: int, len_b: int, budget: int) -> tuple[int, int
 
 def encode_example(tokenizer: Tokenizer, example: data.Example, seq_len: int) -> list[int]:
   """Token ids with specials, truncated to at most `seq_len`; not padded."""
+  special = tokenizer.special
   ids_a = tokenizer.encode(example.text_a)
   if example.text_b is None:
     if seq_len < 2:
       raise errors.InputError(f"seq_len={seq_len} leaves no room for [CLS] and [SEP].")
-    return [special_tokens.CLS_ID, *ids_a[:seq_len - 2], special_tokens.SEP_ID]
-  if seq_len < 3:
-    raise errors.InputError(f"seq_len={seq_len} leaves no room for [CLS] and two [SEP].")
+    return special.single(ids_a[:seq_len - 2])
+  if seq_len < special.num_pair_specials:
+    raise errors.InputError(f"seq_len={seq_len} leaves no room for the "
+                            f"{special.num_pair_specials} special tokens of a pair.")
   ids_b = tokenizer.encode(example.text_b)
-  len_a, len_b = truncate_pair_lengths(len(ids_a), len(ids_b), seq_len - 3)
-  return [special_tokens.CLS_ID, *ids_a[:len_a], special_tokens.SEP_ID,
-          *ids_b[:len_b], special_tokens.SEP_ID]
+  len_a, len_b = truncate_pair_lengths(len(ids_a), len(ids_b),
+                                       seq_len - special.num_pair_specials)
+  return special.pair(ids_a[:len_a], ids_b[:len_b])
 
 
 def convert_examples(examples: Sequence[data.Example], tokenizer: Tokenizer, seq_len: int,
@@ -68,7 +73,7 @@ def convert_examples(examples: Sequence[data.Example], tokenizer: Tokenizer, seq
   """
   if not examples:
     raise errors.InputError("No examples to convert.")
-  input_ids = np.full((len(examples), seq_len), special_tokens.PAD_ID, dtype=np.int32)
+  input_ids = np.full((len(examples), seq_len), tokenizer.special.pad, dtype=np.int32)
   for row, example in enumerate(examples):
     ids = encode_example(tokenizer, example, seq_len)
     input_ids[row, :len(ids)] = ids

@@ -58,8 +58,8 @@ class GlueTask:
   def evaluate(self, predict_fn):
     return evaluate.score(self.spec, predict_fn, self.eval_sets), {}
 
-  def export(self, params, model_config, tokenizer_path, out_dir):
-    registry.write_export(params, model_config, tokenizer_path, out_dir, task=self.spec,
+  def export(self, params, model_config, tokenizer, out_dir):
+    registry.write_export(params, model_config, tokenizer, out_dir, task=self.spec,
                           overwrite=True)
 
 

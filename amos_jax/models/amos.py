@@ -22,6 +22,7 @@ ARCHITECTURE_DEFAULTS = {
     "relative_position_bucket_function": "t5_bidirectional",
     "layer_norm_eps": 1e-5,
     "type_vocab_size": 0,
+    "pad_token_id": special_tokens.PAD_ID,
     "sep_token_id": special_tokens.SEP_ID,
     "embedding_size": 0,
     "classifier_activation": "tanh",

@@ -27,9 +27,10 @@ class Window(NamedTuple):
   num_context: int
 
 
-def window_room(num_question_tokens: int, seq_len: int) -> int:
-  """Context tokens one window holds beside the question and 3 special tokens."""
-  return seq_len - num_question_tokens - 3
+def window_room(num_question_tokens: int, seq_len: int,
+                special: special_tokens.SpecialTokens) -> int:
+  """Context tokens one window holds beside the question and the special tokens."""
+  return seq_len - num_question_tokens - special.num_pair_specials
 
 
 def window_starts(num_context: int, room: int, doc_stride: int, qid: str) -> list[int]:
@@ -89,21 +90,22 @@ def tokenize(tokenizer, example: data.Example, max_query_length: int) -> Tokeniz
                    context_spans)
 
 
-def windows(tokenized: Tokenized, seq_len: int, doc_stride: int, qid: str) -> list[Window]:
-  """The example's windows, `[CLS] question [SEP] context[start:start + room] [SEP]`."""
-  room = window_room(len(tokenized.question_ids), seq_len)
+def windows(tokenized: Tokenized, seq_len: int, doc_stride: int, qid: str,
+            special: special_tokens.SpecialTokens) -> list[Window]:
+  """The example's windows, `[CLS] question [SEP] context[start:start + room] [SEP]` (with
+  the tokenizer's specials: `<s> question </s> </s> context </s>` for the AMOS authors')."""
+  room = window_room(len(tokenized.question_ids), seq_len, special)
   num_context = len(tokenized.context_ids)
   out = []
-  prefix = [special_tokens.CLS_ID, *tokenized.question_ids, special_tokens.SEP_ID]
+  prefix = special.pair(tokenized.question_ids, [])[:-1]
   for start in window_starts(num_context, room, doc_stride, qid):
     piece = tokenized.context_ids[start:start + room]
-    out.append(Window(prefix + piece + [special_tokens.SEP_ID], start, len(prefix),
-                      len(piece)))
+    out.append(Window(prefix + piece + [special.sep], start, len(prefix), len(piece)))
   return out
 
 
-def _padded(rows: list[list[int]], seq_len: int) -> np.ndarray:
-  ids = np.full((len(rows), seq_len), special_tokens.PAD_ID, np.int32)
+def _padded(rows: list[list[int]], seq_len: int, pad_id: int) -> np.ndarray:
+  ids = np.full((len(rows), seq_len), pad_id, np.int32)
   for r, row in enumerate(rows):
     ids[r, :len(row)] = row
   return ids
@@ -121,7 +123,7 @@ def train_features(examples: Sequence[data.Example], tokenizer, seq_len: int, do
     span = None
     if example.answers and not example.is_impossible:
       span = token_span(tokenized.context_spans, example.answers[0])
-    for window in windows(tokenized, seq_len, doc_stride, example.qid):
+    for window in windows(tokenized, seq_len, doc_stride, example.qid, tokenizer.special):
       rows.append(window.input_ids)
       last = window.context_start + window.num_context - 1
       if span is not None and window.context_start <= span[0] and span[1] <= last:
@@ -132,7 +134,7 @@ def train_features(examples: Sequence[data.Example], tokenizer, seq_len: int, do
         ends.append(NO_ANSWER_POSITION)
   if not rows:
     raise errors.InputError("No SQuAD examples to convert.")
-  return {"input_ids": _padded(rows, seq_len),
+  return {"input_ids": _padded(rows, seq_len, tokenizer.special.pad),
           "start_positions": np.array(starts, np.int32),
           "end_positions": np.array(ends, np.int32)}
 
@@ -152,8 +154,8 @@ def eval_features(examples: Sequence[data.Example], tokenizer, seq_len: int, doc
   rows, example_index, char_start, char_end, max_context = [], [], [], [], []
   for index, example in enumerate(examples):
     tokenized = tokenize(tokenizer, example, max_query_length)
-    example_windows = windows(tokenized, seq_len, doc_stride, example.qid)
-    room = window_room(len(tokenized.question_ids), seq_len)
+    example_windows = windows(tokenized, seq_len, doc_stride, example.qid, tokenizer.special)
+    room = window_room(len(tokenized.question_ids), seq_len, tokenizer.special)
     best = max_context_mask([w.context_start for w in example_windows], room,
                             len(tokenized.context_ids))
     spans = np.array(tokenized.context_spans, np.int32).reshape(-1, 2)
@@ -172,5 +174,6 @@ def eval_features(examples: Sequence[data.Example], tokenizer, seq_len: int, doc
       max_context.append(is_max)
   if not rows:
     raise errors.InputError("No SQuAD examples to convert.")
-  return EvalFeatures(_padded(rows, seq_len), np.array(example_index, np.int32),
+  return EvalFeatures(_padded(rows, seq_len, tokenizer.special.pad),
+                      np.array(example_index, np.int32),
                       np.stack(char_start), np.stack(char_end), np.stack(max_context))

@@ -74,8 +74,8 @@ class SquadTask:
     start_logits, end_logits = predict_fn(self.eval_features.input_ids)
     return score(self.config, self.examples, self.eval_features, start_logits, end_logits)
 
-  def export(self, params, model_config, tokenizer_path, out_dir):
-    registry.write_export(params, model_config, tokenizer_path, out_dir,
+  def export(self, params, model_config, tokenizer, out_dir):
+    registry.write_export(params, model_config, tokenizer, out_dir,
                           task=task_info(self.config.version), overwrite=True)
 
 

@@ -5,7 +5,6 @@ import numpy as np
 
 from amos_jax import errors
 from amos_jax.formats import encoder_tree
-from amos_jax import special_tokens
 from amos_jax.squad import data
 from amos_jax.squad import features
 from amos_jax.squad import postprocess
@@ -33,15 +32,16 @@ def answer(loaded, question: str, context: str, *, seq_len: int | None = None,
     raise TypeError("answer() takes one question and one context, both str.")
   seq_len = min(seq_len or DEFAULT_SEQ_LEN, loaded.max_length)
   num_question = min(len(loaded.tokenizer.encode(question)), max_query_length)
-  room = features.window_room(num_question, seq_len)
+  room = features.window_room(num_question, seq_len, loaded.tokenizer.special)
   example = data.Example("question", question, context, (), False)
   windows = features.eval_features([example], loaded.tokenizer, seq_len,
                                    doc_stride or min(DEFAULT_DOC_STRIDE, max(room, 1)),
                                    max_query_length)
   num_windows = len(windows.input_ids)
-  token_ids = np.full((-(-num_windows // WINDOW_BATCH) * WINDOW_BATCH, seq_len),
-                      special_tokens.PAD_ID, np.int32)
-  token_ids[:, :2] = (special_tokens.CLS_ID, special_tokens.SEP_ID)  # No all-padding rows.
+  special = loaded.tokenizer.special
+  token_ids = np.full((-(-num_windows // WINDOW_BATCH) * WINDOW_BATCH, seq_len), special.pad,
+                      np.int32)
+  token_ids[:, :2] = (special.cls, special.sep)  # No all-padding rows.
   token_ids[:num_windows] = windows.input_ids
   start_logits, end_logits = jax.device_get(loaded._logits_fn(loaded.params, token_ids))
   return postprocess.predict(

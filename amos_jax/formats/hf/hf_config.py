@@ -9,7 +9,6 @@ import ml_collections
 import numpy as np
 
 from amos_jax import errors
-from amos_jax import special_tokens
 from amos_jax.formats import encoder_tree
 from amos_jax.models import amos
 from amos_jax.models import transformer
@@ -23,7 +22,7 @@ MODELING_MODULE = "modeling_amos_jax"
 # Architecture options under the same name in both configs (models/amos.py's
 # ARCHITECTURE_DEFAULTS gives their value for configs written before each existed).
 _OPTIONS = ("relative_position_bucket_function", "layer_norm_eps", "type_vocab_size",
-            "sep_token_id", "embedding_size", "classifier_activation")
+            "pad_token_id", "sep_token_id", "embedding_size", "classifier_activation")
 
 # (transformers name, amos_jax model config name): the same number under two names.
 _RENAMED = (
@@ -55,7 +54,6 @@ def to_hf(model: dict, task, param_dtype: str) -> dict:
       # Exports made before attention dropout existed trained without it.
       attention_probs_dropout_prob=model.get("attention_dropout_rate", 0.0),
       hidden_act="gelu",
-      pad_token_id=special_tokens.PAD_ID,
       dtype=param_dtype,
       tie_word_embeddings=False,
   )

@@ -7,7 +7,7 @@
   flax_export.py          amos_jax's export (config.json, params.msgpack, tokenizer.model)
   hf_export.py            amos_jax's Hugging Face export (support files in hf/)
   pretraining_workdir.py  a pretraining run's workdir (its orbax checkpoints' encoder)
-  safetensors_files.py    safetensors to numpy, without torch
+  weight_files.py         safetensors (without torch) and PyTorch pickles to numpy
 
 This layer sits below fine-tuning, inference and the export command: it imports nothing from
 amos_jax.finetune, glue, squad, inference or export (tests/test_formats.py checks).

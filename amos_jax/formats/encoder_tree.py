@@ -133,6 +133,14 @@ def exported_tree(params, task):
   return amos.encoder_params(params)
 
 
+def config_integer(config: dict, key: str, source: str, default=None) -> int:
+  """config[key] (or `default`), checked to be a non-negative integer; errors name `source`."""
+  value = config.get(key, default)
+  if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+    raise errors.InputError(f"{source}: {key} is {value!r}, expected a non-negative integer.")
+  return value
+
+
 def cast_floating(params, dtype):
   """Casts floating leaves to `dtype`; integer leaves (none today) are left alone."""
   def cast_leaf(leaf):

@@ -21,7 +21,7 @@ from amos_jax import errors
 from amos_jax.data import tokenizer as tokenizer_lib
 from amos_jax.formats import encoder_tree
 from amos_jax.formats import loaded
-from amos_jax.formats import safetensors_files
+from amos_jax.formats import weight_files
 from amos_jax.formats import tokenizer_kinds
 from amos_jax.formats.hf import hf_config
 from amos_jax.formats.hf import model_card
@@ -94,7 +94,7 @@ def read(path: str, read_params: bool = True, step: int | None = None) -> loaded
   params = None
   if read_params:
     weights_path = os.path.join(path, WEIGHTS_FILE)
-    tensors = safetensors_files.read(weights_path)
+    tensors = weight_files.read_safetensors(weights_path)
     expected = encoder_tree.expected_params(encoder_tree.build_module(model_config, task))
     params = weights.from_torch_tensors(tensors, expected, weights_path, against=config_path)
   return loaded.Checkpoint(KIND, path, model_config, tokenizer, params, task)

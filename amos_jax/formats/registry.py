@@ -18,15 +18,19 @@ import ml_collections
 import numpy as np
 
 from amos_jax import errors
+from amos_jax.formats import authors_fairseq
+from amos_jax.formats import authors_hf
 from amos_jax.formats import encoder_tree
 from amos_jax.formats import flax_export
 from amos_jax.formats import hf_export
 from amos_jax.formats import loaded
 from amos_jax.formats import pretraining_workdir
+from amos_jax.formats import transformers_bert
 
 # In the order they are tried: each recognises its own marker file or key, so at most one
 # accepts a directory.
-READERS = (flax_export, hf_export, pretraining_workdir)
+READERS = (flax_export, hf_export, pretraining_workdir, transformers_bert, authors_hf,
+           authors_fairseq)
 
 # export_format name -> the module that writes it.
 WRITERS = {"flax": flax_export, "hf": hf_export}

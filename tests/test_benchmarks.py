@@ -66,3 +66,9 @@ def test_profile_prints_a_category_table_whose_shares_sum_to_the_whole(tmp_path)
     assert rows[category][0] > 0, out
   assert "top 5 ops:" in out and "host thread events" in out, out
   assert list(tmp_path.glob("**/*.xplane.pb")), "the trace stays in --trace_dir"
+
+
+def test_convert_checkpoint_benchmark_prints_its_times():
+  out = run(["-m", "benchmarks.convert_checkpoint", "--size=small"])
+  for line in ("parameters", "read (registry.load):", "write (flax export):"):
+    assert line in out, out

@@ -67,7 +67,13 @@ def prepare(data_config, *, seq_len: int, vocab_size: int, workdir: str,
   if data_config.runner == "beam":
     from amos_jax.data import beam_prepare  # pylint: disable=g-import-not-at-top
     prepared = beam_prepare.prepare(data_config, seq_len=seq_len, vocab_size=vocab_size,
-                                    directory=directory, pipeline_options=beam_pipeline_options)
+                                    directory=directory,
+                                    pipeline_options_text=beam_pipeline_options)
+  elif files_lib.is_remote(directory):
+    raise errors.InputError(
+        f"data.prepared_dir={directory!r} is not on this machine; the local driver writes "
+        "local directories. Set --config.data.runner=beam to write it through Apache Beam's "
+        "filesystems (docs/beam.md).")
   else:
     prepared = _prepare_locally(data_config, seq_len, vocab_size, os.path.abspath(directory))
   _check_batch(prepared, batch_size)
@@ -115,26 +121,28 @@ def _prepare_locally(data_config, seq_len: int, vocab_size: int, directory: str)
     return PreparedData(directory=directory, metadata=metadata, timing=timing)
 
 
-def found_prepared(prepared: PreparedData, inputs: dict, file_stats: list) -> PreparedData:
+def found_prepared(prepared: PreparedData, inputs: dict, file_stats: list,
+                   write_metadata=prepared_lib.write_metadata) -> PreparedData:
   """An already complete directory: checked against this run's inputs (an error naming what
-  changed), its hash cache refreshed."""
+  changed), its hash cache refreshed by `write_metadata(directory, metadata)`."""
   changed = input_identity.changed_inputs(prepared.metadata["inputs"], inputs)
   if changed:
     raise errors.InputError(f"{prepared.directory} was prepared from other inputs ({changed}). "
                             "Delete it or set data.prepared_dir to a new directory.")
   if file_stats != prepared.metadata.get("file_stats"):
-    prepared = _record_file_stats(prepared, file_stats)
+    prepared = _record_file_stats(prepared, file_stats, write_metadata)
   logging.info("Data already prepared in %s; nothing to do.", prepared.directory)
   return prepared
 
 
-def _record_file_stats(prepared: PreparedData, file_stats: list) -> PreparedData:
+def _record_file_stats(prepared: PreparedData, file_stats: list,
+                       write_metadata) -> PreparedData:
   """Rewrites metadata.json with the text files' new sizes and mtimes (same content: touched
   or copied files), so that the next start need not hash them again. Only the hash cache
   changes; a directory that cannot be written is left as it is."""
   metadata = dict(prepared.metadata, file_stats=file_stats)
   try:
-    prepared_lib.write_metadata(prepared.directory, metadata)
+    write_metadata(prepared.directory, metadata)
   except OSError as error:
     logging.warning("Could not record the text files' new mtimes in %s (%s): they will be "
                     "hashed again at the next start.", prepared.directory, error)

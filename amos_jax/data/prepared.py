@@ -87,11 +87,17 @@ def load_prepared(directory: str) -> PreparedData:
         f"No {METADATA_FILE} in {directory!r}: the data was never prepared there or its "
         "preparation did not finish. Run python -m amos_jax.data.prepare.")
   with open(path) as f:
-    metadata = json.load(f)
+    metadata = parse_metadata(f.read(), path)
+  return PreparedData(directory=os.path.abspath(directory), metadata=metadata)
+
+
+def parse_metadata(text: str, path: str) -> dict:
+  """metadata.json's content from its text; an error if another format version wrote it."""
+  metadata = json.loads(text)
   if metadata.get("format_version") != FORMAT_VERSION:
     raise errors.InputError(f"{path} has format {metadata.get('format_version')}, this code reads "
                             f"{FORMAT_VERSION}: prepare the data again.")
-  return PreparedData(directory=os.path.abspath(directory), metadata=metadata)
+  return metadata
 
 
 def dump_metadata(metadata: dict, f):

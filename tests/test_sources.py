@@ -10,6 +10,7 @@ import tensorflow_datasets as tfds
 
 from amos_jax import errors
 from amos_jax.data import sources
+from amos_jax.data import work_units
 from configs import default
 
 
@@ -114,6 +115,15 @@ def test_tfds_local_builder_without_download(tmp_path):
   docs = list(sources.documents(_tfds_config(tmp_path), stats))
   assert sorted(docs) == [f"Document number {i}.\nSecond line." for i in range(5)]
   assert stats.documents == 5
+  # Work units are ranges of the split's examples, about unit_mb of them each.
+  config = _tfds_config(tmp_path, unit_mb=0.0001)
+  units = work_units.plan_tfds(config)
+  bounds = [(u.start, u.end) for u in units]
+  assert len(units) > 1 and bounds[0][0] == 0 and bounds[-1][1] == 5
+  assert all(end == next_start for (_, end), (next_start, _) in zip(bounds, bounds[1:]))
+  unit_stats = sources.SourceStats()
+  assert [d for u in units for d in work_units.documents(u, config, unit_stats, None)] == docs
+  assert unit_stats == stats
   with pytest.raises(errors.InputError, match="tfds_text_key"):
     list(sources.documents(_tfds_config(tmp_path, tfds_text_key="body"),
                            sources.SourceStats()))

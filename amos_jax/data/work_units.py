@@ -23,7 +23,6 @@ import math
 import zlib
 from typing import BinaryIO, Callable, Iterator
 
-from amos_jax import errors
 from amos_jax.data import packing
 from amos_jax.data import sources
 from amos_jax.data.prepared import SPLITS
@@ -48,8 +47,6 @@ class Unit:
 
 def plan_text(files: list[tuple[str, int]], unit_mb: float) -> list[Unit]:
   """The units of text files given as (path, size in bytes), in the files' order."""
-  if not unit_mb > 0:
-    raise errors.InputError(f"data.unit_mb must be positive, got {unit_mb}.")
   unit_bytes = max(1, int(unit_mb * (1 << 20)))
   ranges = []
   for path, size in files:

@@ -65,7 +65,14 @@ def prepare(data_config, *, seq_len: int, vocab_size: int, workdir: str,
   check_settings(data_config, seq_len, beam_pipeline_options)
   directory = data_config.prepared_dir or os.path.join(workdir, "data")
   if data_config.runner == "beam":
-    from amos_jax.data import beam_prepare  # pylint: disable=g-import-not-at-top
+    try:
+      from amos_jax.data import beam_prepare  # pylint: disable=g-import-not-at-top
+    except ImportError as e:
+      if "apache_beam" not in str(e):
+        raise
+      raise errors.InputError(
+          "data.runner=beam needs Apache Beam, which is not installed: pip install -r "
+          "requirements-beam.txt -c requirements.txt (or pip install '.[beam]').") from e
     prepared = beam_prepare.prepare(data_config, seq_len=seq_len, vocab_size=vocab_size,
                                     directory=directory,
                                     pipeline_options_text=beam_pipeline_options)

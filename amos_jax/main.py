@@ -28,6 +28,10 @@ flags.DEFINE_bool("distributed", False,
 flags.DEFINE_string("coordinator_address", None, "host:port of process 0, for multi-host.")
 flags.DEFINE_integer("num_processes", None, "Number of processes, for multi-host.")
 flags.DEFINE_integer("process_id", None, "This process's index, for multi-host.")
+flags.DEFINE_string("beam_pipeline_options", "",
+                    "With --config.data.runner=beam: Apache Beam's pipeline options, "
+                    "comma-separated, e.g. --runner=DirectRunner,--direct_num_workers=0 "
+                    "(docs/beam.md).")
 FLAGS = flags.FLAGS
 
 
@@ -55,8 +59,14 @@ def main(argv):
     from amos_jax.data import prepare
     prepare.prepare(FLAGS.config.data, seq_len=FLAGS.config.seq_len,
                     vocab_size=FLAGS.config.model.vocab_size, workdir=FLAGS.workdir,
-                    batch_size=FLAGS.config.batch_size)
+                    batch_size=FLAGS.config.batch_size,
+                    beam_pipeline_options=FLAGS.beam_pipeline_options)
   else:
+    if FLAGS.beam_pipeline_options:
+      # Every host of a training run prepares missing data: a pipeline (a Dataflow job) per
+      # host is not what anyone wants.
+      raise app.UsageError("--beam_pipeline_options is for --mode=prepare: prepare the data "
+                           "with it first; training then finds it ready.")
     from amos_jax.train import loop
     loop.train_and_evaluate(FLAGS.config, FLAGS.workdir, FLAGS.stop_at_step)
 

@@ -44,7 +44,7 @@ def main(argv):
     data = prepare_lib.prepare(config, seq_len=_SEQ_LEN.value, vocab_size=_VOCAB_SIZE.value,
                                workdir=workdir)
     seconds = time.perf_counter() - start
-    counts, timing = data.metadata["counts"], data.metadata["timing"]
+    counts, timing = data.metadata["counts"], data.timing
     megabytes = counts["text_bytes"] / 1e6
     print(f"source: {config.text_files or 'bundled sample'} ({megabytes:.2f} MB, "
           f"{counts['documents']} documents, {counts['tokens']} tokens; "
@@ -53,7 +53,7 @@ def main(argv):
     print(f"prepare: {megabytes / seconds:.2f} MB/s, {counts['tokens'] / seconds:,.0f} "
           f"tokens/s overall ({seconds:.2f}s, of which tokenizer training "
           f"{timing['tokenizer_seconds']:.2f}s)")
-    encode = timing["encode_seconds"]
+    encode = timing["units_seconds"]
     print(f"prepare (read, tokenize, pack, write): {megabytes / encode:.2f} MB/s, "
           f"{counts['tokens'] / encode:,.0f} tokens/s")
 

@@ -123,8 +123,15 @@ def data_config() -> ml_collections.ConfigDict:
       # grows with it and dominates preparation of small corpora.
       tokenizer_train_lines=1_000_000,
       eval_fraction=0.01,  # Share of documents held out (by content hash) for evaluation.
-      shard_mb=128.0,  # Size of one prepared .npy shard.
-      num_threads=0,  # Tokenizer threads during preparation; 0: all cores.
+      shard_mb=128.0,  # Largest prepared .npy shard.
+      # Text per work unit, packed into rows on its own (amos_jax/data/work_units.py); a .gz
+      # file is one unit whatever its size.
+      unit_mb=64.0,
+      # "local": prepare in this process; "beam": as an Apache Beam pipeline, whose options
+      # (runner, workers) --beam_pipeline_options gives (docs/beam.md). Same directory.
+      runner="local",
+      # Tokenizer threads during preparation; 0: all cores (one per Beam worker).
+      num_threads=0,
       # Batches read ahead by tf.data; shuffling is index-based (see amos_jax.data.pipeline).
       prefetch_batches=4,
   ))

@@ -34,6 +34,14 @@ def test_input_pipeline_benchmark_prints_the_read_rate():
   assert "read: " in out and "tokens/s" in out, out
 
 
+def test_prepare_throughput_benchmark_prints_rates_and_rows_lost():
+  out = run(["benchmarks/prepare_throughput.py", "--vocab_size=300", "--seq_len=64"])
+  for line in ("1 files in 1 work units", "units (read, tokenize, pack, write): ", "overall: ",
+               "train: ", "packing within units lost 0 rows"):
+    assert line in out, out
+  assert "MB/s" in out and "tokens/s" in out, out
+
+
 def test_inference_benchmark_prints_sentences_per_second():
   out = run(["-m", "benchmarks.inference", "--config=configs/tiny.py", "--batch_size=4",
              "--seq_len=32", "--num_batches=1", "--vocab_size=200"])

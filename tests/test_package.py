@@ -12,7 +12,7 @@ import pytest
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # What a build reads; copied so that the build leaves nothing in the checkout.
 SOURCES = ("pyproject.toml", "README.md", "requirements.txt", "requirements-hf.txt",
-           "requirements-gpu.txt", "amos_jax", "configs")
+           "requirements-gpu.txt", "requirements-beam.txt", "amos_jax", "configs")
 
 
 def pins(path: str) -> dict[str, str]:
@@ -28,7 +28,8 @@ def pins(path: str) -> dict[str, str]:
 
 
 def test_requirements_are_exact_pins():
-  for name in ("requirements.txt", "requirements-hf.txt", "requirements-gpu.txt"):
+  for name in ("requirements.txt", "requirements-hf.txt", "requirements-gpu.txt",
+               "requirements-beam.txt"):
     assert pins(os.path.join(REPO, name))  # Raises on a line that is not NAME==VERSION.
   assert pins(os.path.join(REPO, "requirements-gpu.txt"))["jax"] == pins(
       os.path.join(REPO, "requirements.txt"))["jax"]
@@ -102,4 +103,5 @@ def test_metadata_reads_its_dependencies_from_the_pinned_files():
   dynamic = project["tool"]["setuptools"]["dynamic"]
   assert dynamic["dependencies"]["file"] == ["requirements.txt"]
   assert dynamic["optional-dependencies"]["hf"]["file"] == ["requirements-hf.txt"]
+  assert dynamic["optional-dependencies"]["beam"]["file"] == ["requirements-beam.txt"]
   assert set(project["project"]["scripts"]) == {"amos-jax", "amos-jax-export"}

@@ -17,6 +17,7 @@ from amos_jax.data import prepare as prepare_lib
 from amos_jax.data import prepared as prepared_lib
 from amos_jax.data import sources
 from amos_jax.data import tokenizer as tokenizer_lib
+from amos_jax.data import work_units
 from configs import default
 
 SEQ_LEN = 32
@@ -60,21 +61,28 @@ def prepared(tmp_path_factory):
 def test_rows_pack_documents_without_padding(prepared):
   data, config = prepared
   tokenizer = tokenizer_lib.load_tokenizer(data.tokenizer_path, vocab_size=VOCAB)
-  docs = list(sources.documents(config, sources.SourceStats()))
+  files = config.text_files.split(",")
+  assert data.metadata["counts"]["units"] == len(files) == 2  # Small files: a unit each.
   for split in prepared_lib.SPLITS:
     rows = np.concatenate(data.shards(split))
     assert rows.shape == (data.num_rows(split), SEQ_LEN) and rows.dtype == np.int32
     assert (rows[:, 0] == special_tokens.CLS_ID).all()
     assert (rows[:, -1] == special_tokens.SEP_ID).all()
     assert not (rows == special_tokens.PAD_ID).any()
-    # The rows' bodies are exactly the split's documents, each followed by [SEP], in order.
-    in_split = [d for d in docs if prepare_lib._is_eval(d, 0.1) == (split == "eval")]
-    stream = [t for d in in_split for t in tokenizer.encode(d) + [special_tokens.SEP_ID]]
-    body = rows[:, 1:-1].reshape(-1).tolist()
-    assert stream[:len(body)] == body
-    assert len(stream) - len(body) == data.metadata["splits"][split]["dropped_tail_tokens"]
-    assert len(stream) - len(body) < SEQ_LEN - 2
-  assert len(data.metadata["splits"]["train"]["shards"]) > 1
+    # The rows' bodies are each unit's documents of the split, each followed by [SEP], in
+    # order, less the unit's last tokens that do not fill a row.
+    expected, dropped = [], 0
+    for path in files:
+      docs = list(sources.text_documents([path], "blank_line", 1 << 20, sources.SourceStats()))
+      in_split = [d for d in docs if work_units.is_eval(d, 0.1) == (split == "eval")]
+      stream = [t for d in in_split for t in tokenizer.encode(d) + [special_tokens.SEP_ID]]
+      kept = len(stream) // (SEQ_LEN - 2) * (SEQ_LEN - 2)
+      expected += stream[:kept]
+      dropped += len(stream) - kept
+    assert rows[:, 1:-1].reshape(-1).tolist() == expected
+    assert dropped == data.metadata["splits"][split]["dropped_tail_tokens"]
+    assert dropped < len(files) * (SEQ_LEN - 2)
+  assert len(data.metadata["splits"]["train"]["shards"]) > 2
   assert data.num_rows("eval") > 0
 
 
@@ -103,7 +111,7 @@ def test_changed_inputs_are_an_error(prepared, tmp_path):
   data, config = prepared
   config = _config(config.text_files.split(","), prepared_dir=data.directory)
   other_layout = _prepare(_config(config.text_files.split(",")), tmp_path / "other")
-  assert len(other_layout.metadata["splits"]["train"]["shards"]) == 1
+  assert len(other_layout.metadata["splits"]["train"]["shards"]) == 2  # One per unit.
   assert other_layout.fingerprint == data.fingerprint
   other_rows = prepare_lib.prepare(_config(config.text_files.split(",")), seq_len=64,
                                    vocab_size=VOCAB, workdir=str(tmp_path / "longer"))
@@ -131,7 +139,8 @@ def test_files_are_identified_by_content_not_mtime(tmp_path, monkeypatch):
   assert again.metadata["file_stats"][0][2] == later
   assert prepared_lib.load_prepared(again.directory).metadata == again.metadata
   hashed = []
-  monkeypatch.setattr(input_identity, "sha256_file", lambda p: hashed.append(p) or "not-read")
+  monkeypatch.setattr(input_identity, "sha256_file",
+                      lambda p, files=None: hashed.append(p) or "not-read")
   assert _prepare(config, tmp_path).metadata == again.metadata
   assert hashed == []
   monkeypatch.undo()

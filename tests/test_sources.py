@@ -1,6 +1,8 @@
 """Sources: file resolution, document splitting, gzip, bad bytes and lines, TFDS offline."""
 
+import dataclasses
 import gzip
+import random
 
 import ml_collections
 import pytest
@@ -8,6 +10,7 @@ import tensorflow_datasets as tfds
 
 from amos_jax import errors
 from amos_jax.data import sources
+from amos_jax.data import work_units
 from configs import default
 
 
@@ -112,6 +115,15 @@ def test_tfds_local_builder_without_download(tmp_path):
   docs = list(sources.documents(_tfds_config(tmp_path), stats))
   assert sorted(docs) == [f"Document number {i}.\nSecond line." for i in range(5)]
   assert stats.documents == 5
+  # Work units are ranges of the split's examples, about unit_mb of them each.
+  config = _tfds_config(tmp_path, unit_mb=0.0001)
+  units = work_units.plan_tfds(config)
+  bounds = [(u.start, u.end) for u in units]
+  assert len(units) > 1 and bounds[0][0] == 0 and bounds[-1][1] == 5
+  assert all(end == next_start for (_, end), (next_start, _) in zip(bounds, bounds[1:]))
+  unit_stats = sources.SourceStats()
+  assert [d for u in units for d in work_units.documents(u, config, unit_stats, None)] == docs
+  assert unit_stats == stats
   with pytest.raises(errors.InputError, match="tfds_text_key"):
     list(sources.documents(_tfds_config(tmp_path, tfds_text_key="body"),
                            sources.SourceStats()))
@@ -128,3 +140,27 @@ def test_unknown_source():
   config = ml_collections.ConfigDict(dict(source="s3"))
   with pytest.raises(ValueError, match="'text' or 'tfds'"):
     sources.documents(config, sources.SourceStats())
+
+
+@pytest.mark.parametrize("split", ["blank_line", "line"])
+def test_ranges_cut_anywhere_read_every_document_once(tmp_path, split):
+  """Work units cut files at fixed byte offsets, wherever documents fall."""
+  rng = random.Random(0)
+  lines = []
+  for _ in range(300):
+    lines.append(rng.choice(["", "", "  ", "word " * rng.randint(1, 12), "x" * 40,
+                             "\xe9t\xe9 \u2003", "bad \udcff"]))
+  data = "\n".join(lines).encode("utf-8", "surrogateescape") + b"\n\n\nlast"
+  path = tmp_path / "c.txt"
+  path.write_bytes(data)
+  whole, whole_stats = _read([str(path)], split=split, max_line_bytes=30)
+  assert whole_stats.skipped_long_lines and whole_stats.skipped_non_utf8_lines
+  for cuts in ([1], [len(data) - 1], sorted(rng.sample(range(1, len(data)), 40)),
+               list(range(1, len(data), 7))):
+    bounds = [0] + cuts + [None]
+    stats, docs = sources.SourceStats(), []
+    for start, end in zip(bounds[:-1], bounds[1:]):
+      with open(path, "rb") as f:
+        docs += sources.range_documents(f, start, end, split, 30, stats)
+    assert docs == whole
+    assert dataclasses.replace(stats, files=1) == whole_stats

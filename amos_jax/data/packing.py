@@ -1,29 +1,37 @@
-"""Packs a split's token stream into [CLS] + body + [SEP] rows and writes them as .npy shards.
+"""Packs one work unit's token stream into [CLS] + body + [SEP] rows, written as .npy shards.
 
-Documents (each followed by [SEP]) are concatenated into one stream; every row takes the
-next seq_len - 2 stream tokens, so there is no padding anywhere and a document may span
-rows. Tokens that do not fill a last row are carried to the next call and, at the end,
-dropped and counted.
+A unit's documents (each followed by [SEP]) are concatenated into one stream; every row
+takes the next seq_len - 2 stream tokens, so there is no padding anywhere and a document
+may span rows. Tokens that do not fill a last row are carried to the next call and, when
+the unit ends, dropped and counted: packing never crosses a unit's end, so a unit's rows
+depend on the unit alone (work_units.py says why).
 """
 
 import itertools
-import os
+from typing import BinaryIO, Callable
 
 import numpy as np
 
 from amos_jax import special_tokens
 
 
-class ShardedRowWriter:
-  """Packs one split's documents into rows; writes shards of `shard_rows` rows to `directory`."""
+def shard_name(split: str, unit: int, part: int) -> str:
+  """The file of the `part`-th shard of `split` rows from work unit `unit`."""
+  return f"{split}-{unit:06d}-{part:04d}.npy"
 
-  def __init__(self, split: str, seq_len: int, shard_rows: int, directory: str):
-    self.split, self.seq_len, self.shard_rows = split, seq_len, shard_rows
-    self.directory = directory
+
+class UnitRowWriter:
+  """Packs one split's documents of one unit into rows; writes a shard per `shard_rows` rows
+  through `create(name)`, which opens a new file of the output directory for writing."""
+
+  def __init__(self, split: str, unit: int, seq_len: int, shard_rows: int,
+               create: Callable[[str], BinaryIO]):
+    self.split, self.unit, self.seq_len, self.shard_rows = split, unit, seq_len, shard_rows
+    self.create = create
     self.carry = np.zeros([0], np.int32)  # Stream tokens not yet in a full row.
     self.pending: list[np.ndarray] = []  # Full rows not yet in a shard.
     self.pending_rows = 0
-    self.shard_files: list[tuple[str, int]] = []  # (path, rows) per written shard.
+    self.shards: list[dict] = []  # {"file", "rows"} per written shard.
     self.rows = 0
     self.documents = 0
 
@@ -52,19 +60,15 @@ class ShardedRowWriter:
     pending = np.concatenate(self.pending)
     shard, rest = pending[:num_rows], pending[num_rows:]
     self.pending, self.pending_rows = ([rest] if len(rest) else []), len(rest)
-    path = os.path.join(self.directory, f"{self.split}-{len(self.shard_files):05d}.npy")
-    np.save(path, shard)
-    self.shard_files.append((path, len(shard)))
+    name = shard_name(self.split, self.unit, len(self.shards))
+    with self.create(name) as f:
+      np.save(f, shard)
+    self.shards.append(dict(file=name, rows=len(shard)))
     self.rows += len(shard)
 
   def finish(self) -> list[dict]:
-    """Writes the last shard and names every shard `<split>-<i>-of-<n>.npy`; returns
-    their [{"file", "rows"}]. The stream tokens dropped at the end stay in `carry`."""
+    """Writes the last shard; returns every shard's {"file", "rows"}. The stream tokens
+    dropped at the unit's end stay in `carry`."""
     if self.pending_rows:
       self._flush(self.pending_rows)
-    shards = []
-    for i, (path, rows) in enumerate(self.shard_files):
-      name = f"{self.split}-{i:05d}-of-{len(self.shard_files):05d}.npy"
-      os.replace(path, os.path.join(self.directory, name))
-      shards.append(dict(file=name, rows=rows))
-    return shards
+    return self.shards

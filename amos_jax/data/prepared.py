@@ -1,8 +1,8 @@
 """The reader's side of a prepared directory: its layout, metadata.json and memory-mapped shards.
 
-Written by prepare.py (the layout is in its docstring); read by pipeline.py, the training
-loop and benchmarks. Only a complete directory has a metadata.json, so finding one means
-every shard it lists is there.
+Written by prepare.py or beam_prepare.py (the layout is in prepare.py's docstring); read by
+pipeline.py, the training loop and benchmarks. Only a complete directory has a
+metadata.json, written last, so finding one means every shard it lists is there.
 """
 
 import dataclasses
@@ -13,10 +13,14 @@ import os
 import numpy as np
 
 from amos_jax import errors
+from amos_jax.data import tokenizer as tokenizer_lib
 
-FORMAT_VERSION = 2  # 2: text files identified by content hash, not mtime.
+# 2: text files identified by content hash, not mtime. 3: rows packed within work units.
+FORMAT_VERSION = 3
 METADATA_FILE = "metadata.json"
-TOKENIZER_FILE = "tokenizer.model"
+# Where a Beam preparation keeps its plan and finished units until metadata.json is written.
+UNFINISHED_DIR = "_unfinished"
+TOKENIZER_FILE = tokenizer_lib.MODEL_FILE
 SPLITS = ("train", "eval")
 
 
@@ -25,6 +29,10 @@ class PreparedData:
   """A complete prepared directory, as described by its metadata.json."""
   directory: str
   metadata: dict
+  # Seconds spent by the call that prepared it ({"tokenizer_seconds", "units_seconds"});
+  # None when found prepared. Kept out of metadata.json, which must be the same bytes at
+  # every run.
+  timing: dict | None = dataclasses.field(default=None, compare=False)
 
   @property
   def tokenizer_path(self) -> str:
@@ -72,20 +80,35 @@ def load_prepared(directory: str) -> PreparedData:
   """Loads a directory written by `prepare`; an error if it is missing or incomplete."""
   path = os.path.join(directory, METADATA_FILE)
   if not os.path.isfile(path):
+    if os.path.isdir(os.path.join(directory, UNFINISHED_DIR)):
+      raise FileNotFoundError(
+          f"No {METADATA_FILE} in {directory!r}: its Beam preparation has not finished. Run it "
+          "again (--config.data.runner=beam) to finish it; finished units are kept.")
     raise FileNotFoundError(
         f"No {METADATA_FILE} in {directory!r}: the data was never prepared there or its "
         "preparation did not finish. Run python -m amos_jax.data.prepare.")
   with open(path) as f:
-    metadata = json.load(f)
+    metadata = parse_metadata(f.read(), path)
+  return PreparedData(directory=os.path.abspath(directory), metadata=metadata)
+
+
+def parse_metadata(text: str, path: str) -> dict:
+  """metadata.json's content from its text; an error if another format version wrote it."""
+  metadata = json.loads(text)
   if metadata.get("format_version") != FORMAT_VERSION:
     raise errors.InputError(f"{path} has format {metadata.get('format_version')}, this code reads "
                             f"{FORMAT_VERSION}: prepare the data again.")
-  return PreparedData(directory=os.path.abspath(directory), metadata=metadata)
+  return metadata
+
+
+def dump_metadata(metadata: dict, f):
+  """Writes metadata.json's text to the text file `f`: the one encoding both drivers use."""
+  json.dump(metadata, f, indent=1)
 
 
 def write_metadata(directory: str, metadata: dict):
   """Writes metadata.json whole: readers see the old file or the new one, never a part."""
   path = os.path.join(directory, METADATA_FILE)
   with open(path + ".tmp", "w") as f:
-    json.dump(metadata, f, indent=1)
+    dump_metadata(metadata, f)
   os.replace(path + ".tmp", path)

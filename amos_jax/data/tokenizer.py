@@ -2,6 +2,7 @@
 
 import dataclasses
 import hashlib
+import io
 import os
 import shutil
 from typing import Iterable, Sequence
@@ -11,8 +12,13 @@ import sentencepiece as spm
 from amos_jax import errors
 from amos_jax import special_tokens
 
-# The model's name in workdirs and exports.
+# The model's name in workdirs, exports and prepared data.
 MODEL_FILE = "tokenizer.model"
+
+# The trainer's threads, fixed rather than the machine's cores: the learned pieces (and the
+# file, which records the setting) change with the thread count, and the prepared data must
+# not depend on which machine launched the preparation. 16 is SentencePiece's own default.
+_TRAINER_THREADS = 16
 
 # Longest line fed to the trainer; longer ones are cut (SentencePiece would drop them).
 _MAX_TRAIN_LINE_CHARS = 4096
@@ -79,7 +85,7 @@ class Tokenizer:
 
   def vocab_sha256(self) -> str:
     """Hash of the pieces and their scores: equal for equal vocabularies, unlike the file's
-    hash (the file also records training options such as its temporary path)."""
+    hash (the file also records training options)."""
     digest = hashlib.sha256()
     for i in range(self.vocab_size):
       digest.update(f"{self.processor.id_to_piece(i)}\t{self.processor.get_score(i)}\n"
@@ -92,13 +98,11 @@ def train_tokenizer(lines: Iterable[str], model_path: str, *, vocab_size: int,
   """Trains a cased SentencePiece model on `lines` and writes it to `model_path`.
 
   The model file is written under a temporary name and renamed last, so a crash never
-  leaves a truncated model at `model_path`. Training uses all cores; the learned pieces
-  can differ slightly with the number of cores, so the model file (not the corpus) is
-  what runs share.
+  leaves a truncated model at `model_path`. Its bytes depend only on `lines` and the
+  settings: not on the machine's cores (see _TRAINER_THREADS) nor on the path.
   """
   if model_type not in ("unigram", "bpe"):
     raise errors.InputError(f"tokenizer_model_type must be 'unigram' or 'bpe', got {model_type!r}.")
-  prefix = f"{model_path}.tmp-{os.getpid()}"
   fed = [0]  # Lines handed to the trainer: with none, its error would only say INTERNAL.
 
   def sentences():
@@ -107,10 +111,13 @@ def train_tokenizer(lines: Iterable[str], model_path: str, *, vocab_size: int,
         fed[0] += 1
         yield line[:_MAX_TRAIN_LINE_CHARS]
 
+  model = io.BytesIO()
+  spm.set_random_generator_seed(0)  # Sampling when lines exceed max_lines: fixed, too.
   try:
     spm.SentencePieceTrainer.train(
         sentence_iterator=sentences(),
-        model_prefix=prefix,
+        # In memory: with a model_prefix, the file would record that (temporary) path.
+        model_writer=model,
         vocab_size=vocab_size,
         model_type=model_type,
         # nmt_nfkc normalizes Unicode but keeps case: the model is cased.
@@ -126,7 +133,7 @@ def train_tokenizer(lines: Iterable[str], model_path: str, *, vocab_size: int,
         input_sentence_size=max_lines,
         shuffle_input_sentence=True,
         max_sentence_length=4 * _MAX_TRAIN_LINE_CHARS,
-        num_threads=os.cpu_count(),
+        num_threads=_TRAINER_THREADS,
         minloglevel=2,
     )
   except RuntimeError as e:
@@ -138,11 +145,10 @@ def train_tokenizer(lines: Iterable[str], model_path: str, *, vocab_size: int,
           f"it is too small or too uniform ({e}). Use more text or a smaller "
           "config.model.vocab_size.") from e
     raise
-  finally:
-    vocab_file = prefix + ".vocab"
-    if os.path.exists(vocab_file):
-      os.remove(vocab_file)
-  os.replace(prefix + ".model", model_path)
+  temporary = f"{model_path}.tmp-{os.getpid()}"
+  with open(temporary, "wb") as f:
+    f.write(model.getvalue())
+  os.replace(temporary, model_path)
   return load_tokenizer(model_path, vocab_size=vocab_size)
 
 

@@ -38,7 +38,7 @@ REPO_PATH = re.compile(r"^(?:amos_jax|configs|benchmarks|launch|tests|notebooks|
 DATE = re.compile(r"\b20\d\d-[01]\d-[0-3]\d\b")
 # A measured figure: a rate, a duration, an MFU, or an accuracy-like fraction (0.824).
 MEASURED_VALUE = re.compile(
-    r"\d[\d,.]*\s?[kMG]?\s?(?:tokens/s|sentences/s|MB/s)|\d\s?(?:ms|minutes|hours)\b"
+    r"\d[\d,.]*\s?[kMG]?\s?(?:tokens/s|sentences/s|MB/s)|\d\s?(?:s|ms|minutes|hours)\b"
     r"|\d%\s?MFU|\b0\.\d{3}\b")
 # A table whose header names a measured quantity is a results table: every row needs a date.
 MEASURED_HEADER = re.compile(

@@ -17,7 +17,7 @@
 # The device call then carries gpu_data and .whl: about 53 MB with the default slice.
 #
 # Sizes: the small preset (12x256) in bfloat16 at its batch of 128 x 128, STEPS steps
-# (default 6000: the README's H200 row measured 66.5 ms for a 512-row step, so a 128-row
+# (default 6000: docs/performance.md's H200 row measured 66.5 ms for a 512-row step, so a 128-row
 # step should take well under 60 ms, i.e. under 6 minutes; the log's first ETA tells), with
 # the tokenizer of gpu_data/ if it holds one (vocab_size then follows it: 8192 for mini's).
 # Results land in $OUT (the device tool's folder that comes back), else in $WORK/results.

@@ -7,7 +7,7 @@ Presets: configs/mini.py:electra, :uniform, :no_reversal.
 Small-budget recipe: ELECTRA-Small's sequence length 128 and 15% masking, and Cramming's
 lessons (no dropout while pretraining, a short warmup, a linear decay that reaches 0 at the
 end of the budget). Batch 32, not ELECTRA-Small's 128: at 128 x 128 the generator sat at
-the unigram distribution for all of its 1,500 steps (benchmarks/quality.py, README), so the
+the unigram distribution for all of its 1,500 steps (docs/quality.md), so the
 tokens now come in 4x smaller steps, and the peak rate drops by sqrt(4) with the batch.
 init_std 0.07 matches tiny's per-width scale (0.8 / sqrt(hidden)): the tied output logits'
 range grows with the embedding norm. The relative position bias learns 10x faster than the
@@ -16,7 +16,7 @@ MLM still at the unigram; with 10x it was 2.4 by step 700 and the MLM left the u
 step 900 (train/optimizer.py). 16,000 steps (65.5M tokens) took 58-69 minutes of the ELECTRA
 preset on the fastest 2-core CPU measured (15,800-18,800 tokens/s at batch 32; the slowest
 ran at 4,700, where they are 3.9 hours); AMOS runs about 1.5x slower per token. 4,000 steps
-tied random init on SST-2 and 16,000 led it by 0.6 points (benchmarks/quality.py, README).
+tied random init on SST-2 and 16,000 led it by 0.6 points (docs/quality.md).
 """
 
 from configs import default

@@ -142,7 +142,7 @@ def test_end_to_end_writes_metrics_checkpoints_and_learns(tmp_path, prepared_dir
   assert sorted(int(d) for d in os.listdir(os.path.join(workdir, "checkpoints"))
                 if d.isdigit()) == [32, 36, 40]  # keep_checkpoints=3
 
-  # The README's export command, then inference on the export.
+  # The export command of docs/export.md, then inference on the export.
   export_dir = str(tmp_path / "export")
   exported = subprocess.run([sys.executable, "-m", "amos_jax.export", f"--workdir={workdir}",
                              f"--out={export_dir}"], cwd=REPO, check=True, capture_output=True,

@@ -40,7 +40,7 @@ def learning_rate_multipliers(params, position_bias_multiplier: float):
   Adam moves each parameter by about the learning rate per step, whatever its gradient's
   size. A bias table entry is one logit offset shared by every query at that distance, so at
   lr 1e-3 it takes thousands of steps to make attention local (an offset of about 3), and
-  until then a small MLM sits at the unigram distribution (README, quality).
+  until then a small MLM sits at the unigram distribution (docs/quality.md).
   """
   def multiplier(path, _):
     names = [getattr(entry, "key", None) for entry in path]

@@ -11,6 +11,7 @@ import ast
 import dataclasses
 import functools
 import glob
+import importlib
 import os
 import re
 import shlex
@@ -271,12 +272,15 @@ class FlagSpec:
   debug: bool  # cli_errors.run adds --debug.
 
 
-def _literal(node: ast.AST, assignments: dict[str, ast.AST]):
+def _literal(node: ast.AST, assignments: dict[str, ast.AST], imports: dict[str, str]):
   """A literal, or a module-level name (or list()/tuple()/sorted() of one) bound to one; a
-  dict gives its keys."""
+  dict gives its keys. `module.NAME` of an imported amos_jax module is read by importing it."""
   if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.args and (
       node.func.id in ("list", "tuple", "sorted")):
     node = node.args[0]
+  if isinstance(node, ast.Attribute) and getattr(node.value, "id", None) in imports:
+    value = getattr(importlib.import_module(imports[node.value.id]), node.attr)
+    return list(value)  # A dict gives its keys.
   if isinstance(node, ast.Name):
     node = assignments[node.id]
   if isinstance(node, ast.Dict):
@@ -284,11 +288,22 @@ def _literal(node: ast.AST, assignments: dict[str, ast.AST]):
   return ast.literal_eval(node)
 
 
+def _imported_modules(tree: ast.AST) -> dict[str, str]:
+  """Local name -> module, for `from package import module [as name]` of amos_jax's own."""
+  imports = {}
+  for node in ast.walk(tree):
+    if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("amos_jax"):
+      for alias in node.names:
+        imports[alias.asname or alias.name] = f"{node.module}.{alias.name}"
+  return imports
+
+
 @functools.cache
 def flag_spec(path: str) -> FlagSpec:
   tree = ast.parse(open(path, encoding="utf-8").read())
   assignments = {target.id: node.value for node in tree.body if isinstance(node, ast.Assign)
                  for target in node.targets if isinstance(target, ast.Name)}
+  imports = _imported_modules(tree)
   defines, required, debug = [], set(), False
   for node in ast.walk(tree):
     if not isinstance(node, ast.Call):
@@ -297,14 +312,15 @@ def flag_spec(path: str) -> FlagSpec:
     name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
     arguments = {k.arg: k.value for k in node.keywords}
     if name.startswith("DEFINE_"):
-      flag_name = _literal(node.args[0] if node.args else arguments["name"], assignments)
+      flag_name = _literal(node.args[0] if node.args else arguments["name"], assignments,
+                           imports)
       values = None
       if "enum" in name:
         values = tuple(_literal(node.args[2] if len(node.args) > 2 else
-                                arguments["enum_values"], assignments))
+                                arguments["enum_values"], assignments, imports))
       defines.append((name, flag_name, values))
     elif name in ("mark_flag_as_required", "mark_flags_as_required"):
-      named = _literal(node.args[0], assignments)
+      named = _literal(node.args[0], assignments, imports)
       required |= {named} if isinstance(named, str) else set(named)
     elif name == "run" and isinstance(func, ast.Attribute) and getattr(
         func.value, "id", "") == "cli_errors":

@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from benchmarks import hlo_categories
@@ -80,3 +81,22 @@ def test_convert_checkpoint_benchmark_prints_its_times():
   out = run(["-m", "benchmarks.convert_checkpoint", "--size=small"])
   for line in ("parameters", "read (registry.load):", "write (flax export):"):
     assert line in out, out
+
+
+def test_arm_diagnostics_figures_follow_their_definitions():
+  from benchmarks import arm_diagnostics
+  rng = np.random.default_rng(0)
+  initial = rng.standard_normal((6, 4)).astype(np.float32)
+  final = initial.copy()
+  final[:2] *= 1.5  # The two most frequent tokens moved by half their norm.
+  ranks = np.array([0, 1, 2, 3, 4, 5])
+  bands = arm_diagnostics.band_figures(initial, final, ranks, [2])
+  assert [b["tokens"] for b in bands] == [2, 4]
+  np.testing.assert_allclose([b["relative_drift"] for b in bands], [0.5, 0.0], atol=1e-6)
+  np.testing.assert_allclose(bands[0]["final_norm"], 1.5 * bands[0]["initial_norm"], rtol=1e-6)
+  # The probe separates a linearly separable task and is at chance on noise.
+  x = rng.standard_normal((400, 3))
+  y = (x[:, 0] > 0).astype(int)
+  assert arm_diagnostics.ridge_accuracy(x[:300], y[:300], x[300:], y[300:], 1.0) > 0.95
+  noise = rng.integers(0, 2, 400)
+  assert arm_diagnostics.ridge_accuracy(x[:300], noise[:300], x[300:], noise[300:], 1.0) < 0.65

@@ -46,10 +46,12 @@ def test_every_entry_point_fails_with_one_line(tmp_path):
                              "--config=configs/glue.py:sst2", f"--workdir={tmp_path}/c",
                              f"--config.init_checkpoint={tmp_path}/missing",
                              f"--config.data_dir={tmp_path}"],
-                            [f"{tmp_path}/missing", "has no config.json"]),
+                            [f"{tmp_path}/missing", "is not a directory: expected a checkpoint "
+                             "directory"]),
       "export input": ([sys.executable, "-m", "amos_jax.export",
                         f"--workdir={not_a_workdir}", f"--out={tmp_path}/export"],
-                       [f"{not_a_workdir}/config.json not found"]),
+                       [f"{not_a_workdir}' is not a checkpoint layout amos_jax reads",
+                        "Found: an empty directory"]),
   }
   # Started together: most of each one's time is spent importing.
   processes = {name: subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE,

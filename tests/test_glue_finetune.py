@@ -135,7 +135,7 @@ def test_eight_devices_train_exactly_like_one(workdir, glue_dir, tmp_path):
 def test_regression_task_from_an_export(workdir, glue_dir, tmp_path):
   exported = export.export_checkpoint(workdir, str(tmp_path / "export"))
   results = finetune.finetune_and_evaluate(
-      make_config("sts-b", exported, glue_dir, num_epochs=4, batch_size=16),
+      make_config("sts-b", exported, glue_dir, num_epochs=5, batch_size=16),
       str(tmp_path / "out"))
   assert results["init_kind"] == "export" and results["recipe"]["batch_size"] == 16
   metrics = results["seeds"][0]["best"]["metrics"]["validation"]

@@ -148,7 +148,8 @@ def test_end_to_end_writes_metrics_checkpoints_and_learns(tmp_path, prepared_dir
                              f"--out={export_dir}"], cwd=REPO, check=True, capture_output=True,
                             text=True, timeout=120)
   assert exported.stdout.startswith(f"Exported the encoder to {export_dir}.\n  From:  {workdir}")
-  assert "Exporting the encoder of checkpoint step 40" in exported.stderr
+  assert f"Read amos_jax pretraining workdir at {workdir}; 2 x 64, 2 heads; vocabulary 4096; " \
+         "step 40" in exported.stderr
   encoded = inference.load(export_dir).encode(["In the beginning God created the heaven."])
   assert encoded.hidden_states.shape[2] == config.model.hidden_size
   assert np.isfinite(encoded.pooled).all()

@@ -41,7 +41,9 @@ def _special_closing_pattern() -> str:
 
 def _read_model(path: str):
   """The SentencePiece model's protobuf, checked for what build_tokenizer reproduces."""
-  from sentencepiece import sentencepiece_model_pb2  # Needs protobuf; only exports do.
+  # transformers' copy of SentencePiece's model proto: sentencepiece's own is generated for
+  # protobuf 7 and refuses the protobuf 6 that Apache Beam (requirements-beam.txt) holds to.
+  from transformers.utils import sentencepiece_model_pb2_new as sentencepiece_model_pb2
   proto = sentencepiece_model_pb2.ModelProto()
   with open(path, "rb") as f:
     proto.ParseFromString(f.read())

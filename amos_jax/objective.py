@@ -51,15 +51,17 @@ def max_predictions(seq_len: int, mask_prob: float) -> int:
   return max(1, math.ceil(mask_prob * seq_len))
 
 
-def mask_tokens(input_ids_BxL, example_keys_B, mask_prob: float) -> MaskedBatch:
+def mask_tokens(input_ids_BxL, example_keys_B, mask_prob: float,
+                special: special_tokens.SpecialTokens = special_tokens.AMOS_JAX) -> MaskedBatch:
   """Masks round(mask_prob * maskable) tokens per sequence, never a special token.
 
   Each sequence draws from its own key (derived from its global index in the batch), so the
-  masks do not depend on how the batch is split across devices or hosts.
+  masks do not depend on how the batch is split across devices or hosts. `special`: the
+  data's special ids (a converted checkpoint's when pretraining continues from one).
   """
   batch, seq_len = input_ids_BxL.shape
   num_slots = max_predictions(seq_len, mask_prob)
-  maskable_BxL = ~jnp.isin(input_ids_BxL, jnp.array(special_tokens.NEVER_MASKED))
+  maskable_BxL = ~jnp.isin(input_ids_BxL, jnp.array(special.never_masked))
   scores_BxL = jax.vmap(lambda key: jax.random.uniform(key, (seq_len,)))(example_keys_B)
   # Maskable tokens score in [0, 1), the rest -1: top_k picks maskable tokens first.
   scores_BxL = jnp.where(maskable_BxL, scores_BxL, -1.0)
@@ -70,8 +72,8 @@ def mask_tokens(input_ids_BxL, example_keys_B, mask_prob: float) -> MaskedBatch:
   rows_Bx1 = jnp.arange(batch)[:, None]
   targets_BxP = jnp.take_along_axis(input_ids_BxL, positions_BxP, axis=1)
   masked_ids_BxL = input_ids_BxL.at[rows_Bx1, positions_BxP].set(
-      jnp.where(valid_BxP, special_tokens.MASK_ID, targets_BxP))
-  return MaskedBatch(input_ids_BxL, input_ids_BxL != special_tokens.PAD_ID, masked_ids_BxL,
+      jnp.where(valid_BxP, special.mask, targets_BxP))
+  return MaskedBatch(input_ids_BxL, input_ids_BxL != special.pad, masked_ids_BxL,
                      positions_BxP, valid_BxP, targets_BxP)
 
 

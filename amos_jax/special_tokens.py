@@ -44,6 +44,11 @@ class SpecialTokens:
     return [self.cls, *ids_a, *self.pair_separator, *ids_b, self.sep]
 
   @property
+  def never_masked(self) -> tuple[int, ...]:
+    """Ids that masking never selects."""
+    return (self.pad, self.unk, self.cls, self.sep, self.mask)
+
+  @property
   def num_pair_specials(self) -> int:
     """Special tokens a pair adds around its texts."""
     return 2 + len(self.pair_separator)

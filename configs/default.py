@@ -156,6 +156,9 @@ def get_base_config(size: str) -> ml_collections.ConfigDict:
   config.max_consecutive_nonfinite_steps = 20
   # For MFU: the accelerator's matmul FLOP/s per device; 0 measures it at start.
   config.peak_flops_per_device = 0.0
+  # An encoder to continue pretraining from (any checkpoint amos_jax reads: an export, the
+  # AMOS authors' or BERT/ELECTRA; train/warm_start.py); empty: a fresh model.
+  config.init_checkpoint = ""
   config.model = model_config(size)
   config.objective = objective_config()
   config.optimizer = optimizer_config()

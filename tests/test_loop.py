@@ -17,6 +17,7 @@ from amos_jax import config_validation
 from amos_jax import inference
 from amos_jax.data import atomic_dir
 from amos_jax.data import prepare as prepare_lib
+from amos_jax.data import tokenizer as tokenizer_lib
 from amos_jax.train import checkpointing
 from amos_jax.train import loop
 from amos_jax.train import metric_logging
@@ -135,7 +136,7 @@ def test_end_to_end_writes_metrics_checkpoints_and_learns(tmp_path, prepared_dir
   assert [r["step"] for r in evals] == [20, 40]
   assert 0.5 < evals[-1]["eval/rtd_auc"] <= 1.0
   assert json.load(open(os.path.join(workdir, "config.json")))["batch_size"] == 8
-  assert os.path.isfile(os.path.join(workdir, loop.TOKENIZER_FILE))
+  assert os.path.isfile(os.path.join(workdir, tokenizer_lib.MODEL_FILE))
   assert os.listdir(os.path.join(workdir, "tensorboard"))
   step, _ = final_params(workdir)
   assert step == 40

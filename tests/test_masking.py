@@ -45,3 +45,20 @@ def test_each_row_depends_only_on_its_own_key():
   np.testing.assert_array_equal(full.positions[2:], half.positions)
   other = mask(ids, seed=1)
   assert not np.array_equal(full.positions, other.positions)
+
+
+def test_another_tokenizers_special_ids_are_never_masked_and_mask_with_its_own():
+  """BERT's ids: [PAD] 0, [UNK] 100, [CLS] 101, [SEP] 102, [MASK] 103."""
+  bert = special_tokens.SpecialTokens(pad=0, unk=100, cls=101, sep=102, mask=103,
+                                      pair_separator=(102,))
+  rng = np.random.default_rng(0)
+  ids = rng.integers(1, 100, (4, 30)).astype(np.int32)  # amos_jax's 1-4: words for BERT.
+  ids[:, 0], ids[:, 15], ids[:, -6], ids[:, -5:] = 101, 102, 102, 0
+  ids[:, 7] = 100
+  batch = objective.mask_tokens(jnp.asarray(ids), helpers.keys(0, 4), 0.5, bert)
+  for row in range(4):
+    chosen = np.asarray(batch.positions[row])[np.asarray(batch.valid[row])]
+    assert not np.isin(ids[row, chosen], (0, 100, 101, 102, 103)).any()
+    assert len(chosen) == round(0.5 * (30 - 9))
+    assert (np.asarray(batch.masked_ids[row])[chosen] == 103).all()
+  np.testing.assert_array_equal(batch.padding_mask, ids != 0)

@@ -1,5 +1,8 @@
 """Packs one work unit's token stream into [CLS] + body + [SEP] rows, written as .npy shards.
 
+[CLS] and [SEP] are the tokenizer's (`special`): amos_jax's own ids, or a converted
+checkpoint's when pretraining continues from one.
+
 A unit's documents (each followed by [SEP]) are concatenated into one stream; every row
 takes the next seq_len - 2 stream tokens, so there is no padding anywhere and a document
 may span rows. Tokens that do not fill a last row are carried to the next call and, when
@@ -25,9 +28,11 @@ class UnitRowWriter:
   through `create(name)`, which opens a new file of the output directory for writing."""
 
   def __init__(self, split: str, unit: int, seq_len: int, shard_rows: int,
-               create: Callable[[str], BinaryIO]):
+               create: Callable[[str], BinaryIO],
+               special: special_tokens.SpecialTokens = special_tokens.AMOS_JAX):
     self.split, self.unit, self.seq_len, self.shard_rows = split, unit, seq_len, shard_rows
     self.create = create
+    self.special = special
     self.carry = np.zeros([0], np.int32)  # Stream tokens not yet in a full row.
     self.pending: list[np.ndarray] = []  # Full rows not yet in a shard.
     self.pending_rows = 0
@@ -40,15 +45,15 @@ class UnitRowWriter:
     docs_ids = [d for d in docs_ids if d]
     self.documents += len(docs_ids)
     stream = np.fromiter(
-        itertools.chain.from_iterable(itertools.chain(d, (special_tokens.SEP_ID,))
+        itertools.chain.from_iterable(itertools.chain(d, (self.special.sep,))
                                       for d in docs_ids), dtype=np.int32)
     stream = np.concatenate([self.carry, stream])
     body = self.seq_len - 2
     n = len(stream) // body
     rows = np.empty([n, self.seq_len], np.int32)
-    rows[:, 0] = special_tokens.CLS_ID
+    rows[:, 0] = self.special.cls
     rows[:, 1:-1] = stream[:n * body].reshape(n, body)
-    rows[:, -1] = special_tokens.SEP_ID
+    rows[:, -1] = self.special.sep
     self.carry = stream[n * body:]
     if n:
       self.pending.append(rows)

@@ -29,7 +29,6 @@ except ImportError:
   tf = None
 
 from amos_jax import errors
-from amos_jax import special_tokens
 from amos_jax.data import tf_setup
 from amos_jax.data.prepared import PreparedData
 
@@ -42,10 +41,11 @@ class _Rows:
     self.starts = np.cumsum([0] + [len(s) for s in self.shards])
     self.num_rows = int(self.starts[-1])
     self.seq_len = prepared.seq_len
+    self.pad_id = prepared.special.pad
 
   def gather(self, row_ids: np.ndarray) -> np.ndarray:
     """int32 [len(row_ids), seq_len]; ids outside [0, num_rows) give [PAD] rows."""
-    out = np.full([len(row_ids), self.seq_len], special_tokens.PAD_ID, np.int32)
+    out = np.full([len(row_ids), self.seq_len], self.pad_id, np.int32)
     shard_of = np.searchsorted(self.starts, row_ids, side="right") - 1
     for i, shard in enumerate(self.shards):
       picked = (shard_of == i) & (row_ids < self.num_rows)

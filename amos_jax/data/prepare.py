@@ -42,6 +42,7 @@ from amos_jax.data import input_identity
 from amos_jax.data import prepared as prepared_lib
 from amos_jax.data import sources
 from amos_jax.data import tokenizer as tokenizer_lib
+from amos_jax.data import tokenizer_kinds
 from amos_jax.data import work_units
 from amos_jax.data.prepared import METADATA_FILE, TOKENIZER_FILE, UNFINISHED_DIR, PreparedData
 
@@ -49,7 +50,8 @@ RUNNERS = ("local", "beam")
 
 
 def prepare(data_config, *, seq_len: int, vocab_size: int, workdir: str,
-            batch_size: int | None = None, beam_pipeline_options: str = "") -> PreparedData:
+            batch_size: int | None = None, beam_pipeline_options: str = "",
+            tokenizer=None) -> PreparedData:
   """Prepares (or finds already prepared) data; see the module docstring.
 
   Args:
@@ -59,12 +61,20 @@ def prepare(data_config, *, seq_len: int, vocab_size: int, workdir: str,
     workdir: prepared_dir defaults to <workdir>/data.
     batch_size: if given, the global batch size: fewer training rows is an error.
     beam_pipeline_options: with data.runner="beam", Beam's options (beam_prepare.py).
+    tokenizer: a tokenizer to prepare with instead of data.tokenizer_path or a trained one:
+      a converted checkpoint's (data/tokenizer_kinds.py), whose ids and special tokens the
+      rows then use. The local driver only.
   Returns:
     The prepared data.
   """
   check_settings(data_config, seq_len, beam_pipeline_options)
   directory = data_config.prepared_dir or os.path.join(workdir, "data")
   if data_config.runner == "beam":
+    if tokenizer is not None:
+      raise errors.InputError(
+          "Pretraining from a converted checkpoint prepares its data with the checkpoint's "
+          "own tokenizer, which the Beam driver does not ship yet: use the local driver "
+          "(data.runner=local).")
     try:
       from amos_jax.data import beam_prepare  # pylint: disable=g-import-not-at-top
     except ImportError as e:
@@ -82,7 +92,8 @@ def prepare(data_config, *, seq_len: int, vocab_size: int, workdir: str,
         "local directories. Set --config.data.runner=beam to write it through Apache Beam's "
         "filesystems (docs/beam.md).")
   else:
-    prepared = _prepare_locally(data_config, seq_len, vocab_size, os.path.abspath(directory))
+    prepared = _prepare_locally(data_config, seq_len, vocab_size, os.path.abspath(directory),
+                                tokenizer)
   _check_batch(prepared, batch_size)
   return prepared
 
@@ -105,7 +116,7 @@ def check_settings(data_config, seq_len: int, beam_pipeline_options: str):
         f"{data_config.runner!r}: add --config.data.runner=beam, or drop the options.")
 
 
-def _prepare_locally(data_config, seq_len: int, vocab_size: int, directory: str):
+def _prepare_locally(data_config, seq_len: int, vocab_size: int, directory: str, tokenizer):
   """The local driver: every unit in this process, into a directory renamed into place."""
   os.makedirs(os.path.dirname(directory), exist_ok=True)
   with atomic_dir.exclusive_lock(directory + ".lock"):
@@ -119,11 +130,13 @@ def _prepare_locally(data_config, seq_len: int, vocab_size: int, directory: str)
     inputs, file_stats = input_identity.inputs_and_file_stats(
         data_config, seq_len, vocab_size,
         input_identity.recorded_file_stats(prepared.metadata) if prepared else {})
+    if tokenizer is not None:  # Its vocabulary, not a path, identifies it.
+      inputs.update(tokenizer_kind=tokenizer.kind, tokenizer_vocab_sha256=tokenizer.vocab_sha256())
     if prepared:
       return found_prepared(prepared, inputs, file_stats)
     with atomic_dir.write_whole(directory, complete_marker=METADATA_FILE,
                                 setting="data.prepared_dir") as staging:
-      metadata, timing = _prepare_into(staging, data_config, inputs, file_stats)
+      metadata, timing = _prepare_into(staging, data_config, inputs, file_stats, tokenizer)
     log_prepared(directory, metadata, timing)
     return PreparedData(directory=directory, metadata=metadata, timing=timing)
 
@@ -217,7 +230,7 @@ def no_text_error(data_config, stats: dict, paths: list[str]) -> errors.InputErr
 
 
 def metadata_of(data_config, inputs: dict, file_stats: list, tokenizer, tokenizer_sha256: str,
-                records: list[dict]) -> dict:
+                records: list[dict], tokenizer_files=(TOKENIZER_FILE,)) -> dict:
   """metadata.json's content from every unit's record (in unit order); an error for a
   corpus without text or without a single training row."""
   splits, counts = work_units.combine(records, files=len(file_stats) or 1)
@@ -231,13 +244,19 @@ def metadata_of(data_config, inputs: dict, file_stats: list, tokenizer, tokenize
         f"The corpus gives 0 training sequences of {inputs['seq_len']} tokens: it has "
         f"{counts['tokens']} tokens in {counts['documents']} documents "
         f"({splits['eval']['documents']} held out).")
+  tokenizer_record = dict(file=tokenizer_files[0], vocab_size=tokenizer.vocab_size,
+                          sha256=tokenizer_sha256, vocab_sha256=tokenizer.vocab_sha256())
+  if tokenizer.kind != tokenizer_kinds.SENTENCEPIECE:
+    # A converted checkpoint's tokenizer: its kind, files and special ids (amos_jax's own
+    # are implied when absent, as in every directory prepared before these existed).
+    tokenizer_record.update(kind=tokenizer.kind, files=list(tokenizer_files),
+                            special=dataclasses.asdict(tokenizer.special))
   return dict(
       format_version=prepared_lib.FORMAT_VERSION,
       inputs=inputs,
       # input_identity's hash cache; not an input: a touched file is the same data.
       file_stats=file_stats,
-      tokenizer=dict(file=TOKENIZER_FILE, vocab_size=tokenizer.vocab_size,
-                     sha256=tokenizer_sha256, vocab_sha256=tokenizer.vocab_sha256()),
+      tokenizer=tokenizer_record,
       splits=splits,
       counts=counts,
   )
@@ -253,15 +272,19 @@ def log_prepared(directory: str, metadata: dict, timing: dict):
                timing["tokenizer_seconds"], timing["units_seconds"])
 
 
-def _prepare_into(staging: str, data_config, inputs: dict,
-                  file_stats: list) -> tuple[dict, dict]:
+def _prepare_into(staging: str, data_config, inputs: dict, file_stats: list,
+                  tokenizer=None) -> tuple[dict, dict]:
   """Writes tokenizer, shards and metadata.json into `staging`; returns the metadata and the
-  seconds each step took."""
+  seconds each step took. A given `tokenizer` is saved there instead of one made."""
   files = files_lib.LocalFiles()
   start = time.time()
   units = plan_units(data_config, file_stats)
-  model_path = os.path.join(staging, TOKENIZER_FILE)
-  tokenizer = make_tokenizer(data_config, units, model_path, inputs["vocab_size"], files)
+  if tokenizer is None:
+    tokenizer = make_tokenizer(data_config, units, os.path.join(staging, TOKENIZER_FILE),
+                               inputs["vocab_size"], files)
+    tokenizer_files = [TOKENIZER_FILE]
+  else:
+    tokenizer_files = tokenizer.save(staging)
   tokenizer_seconds = time.time() - start
 
   start = time.time()
@@ -273,7 +296,8 @@ def _prepare_into(staging: str, data_config, inputs: dict,
           create=lambda name: open(os.path.join(staging, name), "wb"))
       for unit in units]
   metadata = metadata_of(data_config, inputs, file_stats, tokenizer,
-                         input_identity.sha256_file(model_path), records)
+                         input_identity.sha256_file(os.path.join(staging, tokenizer_files[0])),
+                         records, tokenizer_files)
   prepared_lib.write_metadata(staging, metadata)  # Last: it marks the directory complete.
   return metadata, dict(tokenizer_seconds=tokenizer_seconds, units_seconds=time.time() - start)
 

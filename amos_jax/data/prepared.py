@@ -13,7 +13,9 @@ import os
 import numpy as np
 
 from amos_jax import errors
+from amos_jax import special_tokens
 from amos_jax.data import tokenizer as tokenizer_lib
+from amos_jax.data import tokenizer_kinds
 
 # 2: text files identified by content hash, not mtime. 3: rows packed within work units.
 FORMAT_VERSION = 3
@@ -36,8 +38,27 @@ class PreparedData:
 
   @property
   def tokenizer_path(self) -> str:
-    """The SentencePiece .model file; checkpoints and exports copy it."""
+    """The SentencePiece .model file (of the "sentencepiece" kind)."""
     return os.path.join(self.directory, self.metadata["tokenizer"]["file"])
+
+  @property
+  def tokenizer_kind(self) -> str:
+    """data/tokenizer_kinds.py's kind: amos_jax's own SentencePiece model, or a converted
+    checkpoint's tokenizer that pretraining continues with."""
+    return self.metadata["tokenizer"].get("kind", "sentencepiece")
+
+  def load_tokenizer(self):
+    """The tokenizer the rows were made with; workdirs and exports copy it (`save`)."""
+    return tokenizer_kinds.load(self.tokenizer_kind, self.directory, self.vocab_size)
+
+  @property
+  def special(self) -> special_tokens.SpecialTokens:
+    """The special ids in the rows: [CLS] and [SEP] around each, [PAD] for padding, [MASK]."""
+    record = self.metadata["tokenizer"].get("special")
+    if record is None:
+      return special_tokens.AMOS_JAX
+    return special_tokens.SpecialTokens(**{k: tuple(v) if isinstance(v, list) else v
+                                           for k, v in record.items()})
 
   @property
   def seq_len(self) -> int:

@@ -109,7 +109,8 @@ def prepare_unit(unit: Unit, data_config, tokenizer, *, seq_len: int, shard_rows
   what was read and skipped. Bad input raises errors.InputError naming the file.
   """
   stats = sources.SourceStats()
-  writers = {split: packing.UnitRowWriter(split, unit.index, seq_len, shard_rows, create)
+  writers = {split: packing.UnitRowWriter(split, unit.index, seq_len, shard_rows, create,
+                                          tokenizer.special)
              for split in SPLITS}
   tokens = 0
   unit_documents = documents(unit, data_config, stats, open_binary)

@@ -3,7 +3,7 @@ TextEncoders.
 
   model.pt             a state dict: flat (the released files; the authors' trainer loads
                        them so) or fairseq's {"model": ..., "args" | "cfg": ...}
-  sp.model, dict.txt   their tokenizer (formats/authors_tokenizer.py)
+  sp.model, dict.txt   their tokenizer (data/authors_tokenizer.py)
 
 The discriminator is under encoder.sentence_encoder.*: the same encoder as their Hugging Face
 one under other names (formats/authors_hf.py converts both). Sizes come from the tensors'
@@ -17,8 +17,8 @@ import os
 import re
 
 from amos_jax import errors
+from amos_jax.data import authors_tokenizer
 from amos_jax.formats import authors_hf
-from amos_jax.formats import authors_tokenizer
 from amos_jax.formats import encoder_tree
 from amos_jax.formats import loaded
 from amos_jax.formats import torch_layout

@@ -4,7 +4,7 @@ microsoft/cocolm-large), read as amos_jax TextEncoders.
   config.json          the authors' keys: rel_pos_bins, max_rel_pos, layer_norm_type "post",
                        layer_norm_eps (1e-5), type_vocab_size 0, ...; no model_type
   pytorch_model.bin | model.safetensors   keys under "amos." or "cocolm." (or none)
-  sp.model, dict.txt   their tokenizer (formats/authors_tokenizer.py)
+  sp.model, dict.txt   their tokenizer (data/authors_tokenizer.py)
 
 Their encoder is amos_jax's "amos" architecture: learned absolute positions from 0 plus one
 relative position bias table shared by all layers with their buckets, an embedding LayerNorm,
@@ -20,7 +20,7 @@ import os
 import ml_collections
 
 from amos_jax import errors
-from amos_jax.formats import authors_tokenizer
+from amos_jax.data import authors_tokenizer
 from amos_jax.formats import encoder_tree
 from amos_jax.formats import loaded
 from amos_jax.formats import torch_layout

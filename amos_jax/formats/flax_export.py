@@ -21,9 +21,9 @@ import ml_collections
 
 from amos_jax import errors
 from amos_jax.data import tokenizer as tokenizer_lib
+from amos_jax.data import tokenizer_kinds
 from amos_jax.formats import encoder_tree
 from amos_jax.formats import loaded
-from amos_jax.formats import tokenizer_kinds
 
 KIND = "export"
 NAME = "amos_jax export"

@@ -19,10 +19,10 @@ import shutil
 
 from amos_jax import errors
 from amos_jax.data import tokenizer as tokenizer_lib
+from amos_jax.data import tokenizer_kinds
 from amos_jax.formats import encoder_tree
 from amos_jax.formats import loaded
 from amos_jax.formats import weight_files
-from amos_jax.formats import tokenizer_kinds
 from amos_jax.formats.hf import hf_config
 from amos_jax.formats.hf import model_card
 from amos_jax.formats.hf import tokenizer_files

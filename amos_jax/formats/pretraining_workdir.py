@@ -1,4 +1,5 @@
-"""A pretraining workdir as a checkpoint: config.json, tokenizer.model and orbax checkpoints/.
+"""A pretraining workdir as a checkpoint: config.json, its tokenizer (tokenizer.model, or a
+converted checkpoint's that pretraining continued from) and orbax checkpoints/.
 
 Only the discriminator (the TextEncoder part of the AmosModel tree) is read; the generator,
 mixture and RTD head stay behind.
@@ -12,7 +13,7 @@ import ml_collections
 import numpy as np
 
 from amos_jax import errors
-from amos_jax.data import tokenizer as tokenizer_lib
+from amos_jax.data import tokenizer_kinds
 from amos_jax.formats import encoder_tree
 from amos_jax.formats import loaded
 from amos_jax.models import amos
@@ -20,7 +21,6 @@ from amos_jax.models import amos
 KIND = "pretraining_workdir"
 NAME = "amos_jax pretraining workdir"
 CONFIG_FILE = "config.json"
-TOKENIZER_FILE = tokenizer_lib.MODEL_FILE
 CHECKPOINTS_DIR = "checkpoints"
 
 
@@ -55,8 +55,7 @@ def read(path: str, read_params: bool = True, step: int | None = None) -> loaded
         f"{config_path}: model lacks {missing}; is {path} a pretraining workdir?")
   model.pop("generator", None)
   model_config = ml_collections.ConfigDict(model)
-  tokenizer = tokenizer_lib.load_tokenizer(os.path.join(path, TOKENIZER_FILE),
-                                           model_config.vocab_size)
+  tokenizer = tokenizer_kinds.load(tokenizer_kinds.detect(path), path, model_config.vocab_size)
   params = None
   if read_params:
     step, amos_params = checkpointing.load_params(os.path.join(path, CHECKPOINTS_DIR), step)

@@ -105,7 +105,7 @@ def write_export(params, model_config: ml_collections.ConfigDict, tokenizer, out
       `task`, a SequenceClassifier/SpanExtractor tree {encoder, head}. Host or device arrays.
     model_config: the `model` ConfigDict the params were built with.
     tokenizer: the encoder's tokenizer (data.tokenizer.Tokenizer, or a converted
-      checkpoint's: formats/tokenizer_kinds.py); its files are copied.
+      checkpoint's: data/tokenizer_kinds.py); its files are copied.
     out_dir: the export directory; must not exist unless `overwrite`.
     task: label names (and task name) of a fine-tuned model; None for a pretrained encoder.
       A glue.tasks.TaskSpec works too.

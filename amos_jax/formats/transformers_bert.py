@@ -3,7 +3,7 @@ pre-training and classification variants), read as amos_jax TextEncoders.
 
   config.json                        model_type "bert" or "electra", the sizes
   model.safetensors | pytorch_model.bin
-  tokenizer.json | vocab.txt (+ tokenizer_config.json)   formats/wordpiece_tokenizer.py
+  tokenizer.json | vocab.txt (+ tokenizer_config.json)   data/wordpiece_tokenizer.py
 
 Absolute positions only (no relative bias), token-type embeddings, BERT's LayerNorm epsilon,
 and for ELECTRA-Small an embedding narrower than the hidden size with its projection. What the
@@ -18,11 +18,11 @@ import os
 import ml_collections
 
 from amos_jax import errors
+from amos_jax.data import wordpiece_tokenizer
 from amos_jax.formats import encoder_tree
 from amos_jax.formats import loaded
 from amos_jax.formats import torch_layout
 from amos_jax.formats import weight_files
-from amos_jax.formats import wordpiece_tokenizer
 
 KIND = "hf_bert"
 NAME = "Hugging Face BERT/ELECTRA"

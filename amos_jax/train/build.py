@@ -7,6 +7,7 @@ import ml_collections
 import optax
 from jax.sharding import NamedSharding, PartitionSpec as P
 
+from amos_jax import special_tokens
 from amos_jax.models.amos import AmosModel, init_params
 from amos_jax.train import optimizer as optimizer_lib
 from amos_jax.train import step as step_lib
@@ -21,14 +22,17 @@ class Pretraining(NamedTuple):
   train_step: Callable  # (state, global batch, seed key) -> (state, metrics)
 
 
-def build(config: ml_collections.ConfigDict, mesh: jax.sharding.Mesh | None = None):
-  """Everything needed to run AMOS pretraining steps for `config` on `mesh` (all devices)."""
+def build(config: ml_collections.ConfigDict, mesh: jax.sharding.Mesh | None = None,
+          special: special_tokens.SpecialTokens = special_tokens.AMOS_JAX):
+  """Everything needed to run AMOS pretraining steps for `config` on `mesh` (all devices),
+  on data with the `special` ids (prepared.special)."""
   mesh = mesh or step_lib.make_mesh()
   model = AmosModel(config.model)
   learning_rate_fn = optimizer_lib.learning_rate_schedule(config.optimizer,
                                                           config.num_train_steps)
   optimizer = optimizer_lib.make_optimizer(config.optimizer, config.num_train_steps)
-  train_step = step_lib.make_train_step(model, config, optimizer, learning_rate_fn, mesh)
+  train_step = step_lib.make_train_step(model, config, optimizer, learning_rate_fn, mesh,
+                                        special)
   return Pretraining(model, optimizer, learning_rate_fn, mesh, train_step)
 
 

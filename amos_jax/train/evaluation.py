@@ -16,6 +16,7 @@ from jax.sharding import PartitionSpec as P
 
 from amos_jax import errors
 from amos_jax import objective
+from amos_jax import special_tokens
 from amos_jax.models.amos import AmosModel
 from amos_jax.train import step as step_lib
 
@@ -45,13 +46,14 @@ def auc_from_histograms(histograms) -> float:
 
 
 def eval_step(params, batch, eval_key, *, model: AmosModel,
-              config: ml_collections.ConfigDict):
+              config: ml_collections.ConfigDict,
+              special: special_tokens.SpecialTokens = special_tokens.AMOS_JAX):
   """Per-device body: returns summed metrics and the AUC histograms of this eval batch."""
   input_ids = batch["input_ids"]
   indices = step_lib.global_example_indices(input_ids.shape[0])
   mask_key, sample_key = jax.random.split(eval_key)
   masked = objective.mask_tokens(input_ids, step_lib.per_example_keys(mask_key, indices),
-                                 config.objective.mask_prob)
+                                 config.objective.mask_prob, special)
   counts = jax.lax.psum(objective.local_counts(masked), step_lib.DATA_AXIS)
   outputs = objective.forward(params, model, config.objective, masked,
                               step_lib.per_example_keys(sample_key, indices),
@@ -65,8 +67,9 @@ def eval_step(params, batch, eval_key, *, model: AmosModel,
   return jax.lax.psum((metrics, histograms, counts.tokens), step_lib.DATA_AXIS)
 
 
-def make_eval_step(model: AmosModel, config: ml_collections.ConfigDict, mesh):
-  body = functools.partial(eval_step, model=model, config=config)
+def make_eval_step(model: AmosModel, config: ml_collections.ConfigDict, mesh,
+                   special: special_tokens.SpecialTokens = special_tokens.AMOS_JAX):
+  body = functools.partial(eval_step, model=model, config=config, special=special)
   return jax.jit(jax.shard_map(body, mesh=mesh, in_specs=(P(), P(step_lib.DATA_AXIS), P()),
                                out_specs=P()))
 

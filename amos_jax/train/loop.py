@@ -9,7 +9,6 @@ SIGTERM (or a multi-host preemption notice) saves at the next step boundary and 
 import itertools
 import logging
 import os
-import shutil
 import signal
 import threading
 import time
@@ -23,16 +22,14 @@ from amos_jax import errors
 from amos_jax import summaries
 from amos_jax.data import pipeline
 from amos_jax.data import prepare as prepare_lib
-from amos_jax.formats import pretraining_workdir
 from amos_jax.train import build as build_lib
 from amos_jax.train import checkpointing
 from amos_jax.train import evaluation
 from amos_jax.train import flops as flops_lib
 from amos_jax.train import metric_logging
 from amos_jax.train import step as step_lib
+from amos_jax.train import warm_start
 from amos_jax.train import workdir_lock
-
-TOKENIZER_FILE = pretraining_workdir.TOKENIZER_FILE  # Read back by fine-tuning and export.
 
 
 class NonFiniteError(RuntimeError):
@@ -91,31 +88,39 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
     stop_at_step: save and return after this step (a time-limited job); the next call
       resumes from there as if the run had never stopped.
   """
+  # An init checkpoint sets the model's architecture, which the checks below then see.
+  init = warm_start.configure(config)
   config_validation.validate(config, jax.device_count())
   os.makedirs(workdir, exist_ok=True)
   with workdir_lock.hold(workdir):
-    return _train(config, workdir, stop_at_step)
+    return _train(config, workdir, stop_at_step, init)
 
 
-def _train(config: ml_collections.ConfigDict, workdir: str, stop_at_step: int | None):
-  """train_and_evaluate, once the config is checked and the workdir is this run's."""
+def _train(config: ml_collections.ConfigDict, workdir: str, stop_at_step: int | None,
+           init=None):
+  """train_and_evaluate, once the config is checked and the workdir is this run's; `init`
+  the checkpoint that pretraining continues from (warm_start.configure), or None."""
   started = time.perf_counter()
   _write_config(config, workdir)
 
   prepared = prepare_lib.prepare(config.data, seq_len=config.seq_len,
                                  vocab_size=config.model.vocab_size, workdir=workdir,
-                                 batch_size=config.batch_size)
+                                 batch_size=config.batch_size,
+                                 tokenizer=init.tokenizer if init else None)
+  if init:
+    warm_start.check_data(init, prepared)
   if jax.process_index() == 0:
     # The tokenizer travels with the checkpoints and exports.
-    shutil.copyfile(prepared.tokenizer_path, os.path.join(workdir, TOKENIZER_FILE))
-
-  pretraining = build_lib.build(config)
+    tokenizer_files = prepared.load_tokenizer().save(workdir)
+  pretraining = build_lib.build(config, special=prepared.special)
   checkpointer = checkpointing.Checkpointer(os.path.join(workdir, "checkpoints"),
                                             config.checkpoint_every_steps,
                                             config.keep_checkpoints)
   restored = checkpointer.restore(build_lib.abstract_state(pretraining, config))
   if restored is None:
     state = build_lib.initial_state(pretraining, config)
+    if init:
+      state = warm_start.apply(state, init)
   else:
     state, data_state = restored
     if data_state.get("fingerprint") != prepared.fingerprint:
@@ -131,7 +136,8 @@ def _train(config: ml_collections.ConfigDict, workdir: str, stop_at_step: int | 
   train_batches = pipeline.train_iterator(prepared, global_batch_size=config.batch_size,
                                           seed=config.seed, start_step=start_step,
                                           prefetch_batches=config.data.prefetch_batches, **host)
-  eval_step = evaluation.make_eval_step(pretraining.model, config, pretraining.mesh)
+  eval_step = evaluation.make_eval_step(pretraining.model, config, pretraining.mesh,
+                                        prepared.special)
   seed_key = build_lib.step_seed_key(config)
   eval_key = jax.random.fold_in(jax.random.key(config.seed), 2)
   final_eval = None  # (step, results) of the latest evaluation, for the summary.
@@ -217,7 +223,7 @@ def _train(config: ml_collections.ConfigDict, workdir: str, stop_at_step: int | 
         workdir, start_step=start_step, step=int(state.step),
         num_train_steps=config.num_train_steps, seconds=time.perf_counter() - started,
         final_eval=final_eval, checkpoint_step=checkpointer.latest_step(),
-        tokenizer_file=TOKENIZER_FILE))
+        tokenizer_file=tokenizer_files[0]))
   return state
 
 

@@ -19,6 +19,7 @@ import optax
 from jax.sharding import NamedSharding, PartitionSpec as P
 
 from amos_jax import objective
+from amos_jax import special_tokens
 from amos_jax.models.amos import AmosModel
 from amos_jax.train import optimizer as optimizer_lib
 from amos_jax.train.state import TrainState
@@ -104,19 +105,21 @@ def _accumulated_grads(grad_fn, params, per_example, dropout_key, steps: int):
 
 def train_step(state: TrainState, batch, seed_key, *, model: AmosModel,
                config: ml_collections.ConfigDict, optimizer: optax.GradientTransformation,
-               learning_rate_fn, platform: str):
+               learning_rate_fn, platform: str,
+               special: special_tokens.SpecialTokens = special_tokens.AMOS_JAX):
   """Per-device body: mask, forward, backward, sum gradients over devices, update.
 
   Args:
     batch: this device's {"input_ids": int32 [B_local, L]}.
     seed_key: the run's base key; folded with the step inside.
     platform: the devices' platform ("cpu", "gpu", "tpu"), for automatic micro-batching.
+    special: the data's special ids (prepared.special).
   """
   input_ids = batch["input_ids"]
   example_indices = global_example_indices(input_ids.shape[0])
   mask_key, sample_key, dropout_key = step_keys(seed_key, state.step)
   masked = objective.mask_tokens(input_ids, per_example_keys(mask_key, example_indices),
-                                 config.objective.mask_prob)
+                                 config.objective.mask_prob, special)
   counts = jax.lax.psum(objective.local_counts(masked), DATA_AXIS)
 
   def grad_fn(params, micro_batch, sample_keys_B, example_ids_B, dropout_key):
@@ -146,14 +149,15 @@ def train_step(state: TrainState, batch, seed_key, *, model: AmosModel,
 
 def make_train_step(model: AmosModel, config: ml_collections.ConfigDict,
                     optimizer: optax.GradientTransformation, learning_rate_fn,
-                    mesh: jax.sharding.Mesh):
+                    mesh: jax.sharding.Mesh,
+                    special: special_tokens.SpecialTokens = special_tokens.AMOS_JAX):
   """jit(shard_map(train_step)) with the state donated: (state, batch, key) -> (state, metrics).
 
   The batch must be a global array sharded over the mesh's data axis (`shard_batch`).
   """
   body = functools.partial(train_step, model=model, config=config, optimizer=optimizer,
                            learning_rate_fn=learning_rate_fn,
-                           platform=mesh.devices.flat[0].platform)
+                           platform=mesh.devices.flat[0].platform, special=special)
   sharded = jax.shard_map(body, mesh=mesh, in_specs=(P(), P(DATA_AXIS), P()),
                           out_specs=(P(), P()))
   return jax.jit(sharded, donate_argnums=0)

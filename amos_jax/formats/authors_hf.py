@@ -14,7 +14,6 @@ uses their Hugging Face head's GELU (classifier_activation "gelu"); fairseq chec
 (formats/authors_fairseq.py) get their fairseq head's tanh.
 """
 
-import json
 import os
 
 import ml_collections
@@ -22,6 +21,7 @@ import ml_collections
 from amos_jax import errors
 from amos_jax.data import authors_tokenizer
 from amos_jax.formats import encoder_tree
+from amos_jax.formats import json_files
 from amos_jax.formats import loaded
 from amos_jax.formats import torch_layout
 from amos_jax.formats import transformers_bert
@@ -32,20 +32,16 @@ NAME = "AMOS/COCO-LM authors' Hugging Face checkpoint"
 CONFIG_FILE = "config.json"
 _PREFIXES = ("amos.", "cocolm.")
 _MODEL_TYPES = (None, "amos", "cocolm")
-
-
-def _read_config(path: str):
-  try:
-    with open(path, "rb") as f:
-      return json.loads(f.read().decode("utf-8"))
-  except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-    return None
+# The parts of a block shared with every post-LN layout (torch_layout.POST_LN_PARTS).
+_BLOCK_NAMES = {"attention_output": "attention.self_attn.out_proj",
+                "attention_norm": "attention.LayerNorm", "ffn_in": "intermediate.dense",
+                "ffn_out": "output.dense", "ffn_norm": "output.LayerNorm"}
 
 
 def recognise(path: str) -> bool:
   """A config.json with the authors' relative-position keys."""
-  config = _read_config(os.path.join(path, CONFIG_FILE))
-  return (isinstance(config, dict) and "rel_pos_bins" in config
+  config = json_files.read_dict_or_none(os.path.join(path, CONFIG_FILE))
+  return (config is not None and "rel_pos_bins" in config
           and config.get("model_type") in _MODEL_TYPES)
 
 
@@ -91,14 +87,8 @@ def model_config(sizes: dict, special, classifier_activation: str,
 def encoder_params(state: torch_layout.StateDict, config: ml_collections.ConfigDict) -> dict:
   """The TextEncoder tree from the authors' Hugging Face tensor names (after the prefix)."""
   hidden, heads = config.hidden_size, config.num_heads
-  flat = {
-      "token_embedding": state.take("embeddings.word_embeddings.weight",
-                                    (config.vocab_size, hidden)),
-      "discriminator/position_embedding": state.take(
-          "embeddings.position_embeddings.weight", (config.max_position_embeddings, hidden)),
-      "discriminator/embedding_norm/scale": state.take("embeddings.LayerNorm.weight", (hidden,)),
-      "discriminator/embedding_norm/bias": state.take("embeddings.LayerNorm.bias", (hidden,)),
-  }
+  flat = torch_layout.embeddings(state, config.vocab_size, config.max_position_embeddings,
+                                 hidden)
   if config.relative_position_buckets:
     flat["discriminator/relative_position_bias/table"] = state.take(
         "relative_attention_bias.weight", (config.relative_position_buckets, heads))
@@ -113,19 +103,8 @@ def encoder_params(state: torch_layout.StateDict, config: ml_collections.ConfigD
       flat[f"{block}attention/{part}/kernel"] = torch_layout.heads_in(in_weight[rows], heads)
       if part != "key":  # Softmax ignores the key bias: amos_jax's attention has none.
         flat[f"{block}attention/{part}/bias"] = torch_layout.heads_bias(in_bias[rows], heads)
-    flat[f"{block}attention/output/kernel"] = torch_layout.heads_out(
-        take("attention.self_attn.out_proj.weight", (hidden, hidden)), heads)
-    flat[f"{block}attention/output/bias"] = take("attention.self_attn.out_proj.bias", (hidden,))
-    flat[f"{block}attention_norm/scale"] = take("attention.LayerNorm.weight", (hidden,))
-    flat[f"{block}attention_norm/bias"] = take("attention.LayerNorm.bias", (hidden,))
-    flat[f"{block}ffn_in/kernel"] = torch_layout.linear(
-        take("intermediate.dense.weight", (config.ffn_size, hidden)))
-    flat[f"{block}ffn_in/bias"] = take("intermediate.dense.bias", (config.ffn_size,))
-    flat[f"{block}ffn_out/kernel"] = torch_layout.linear(
-        take("output.dense.weight", (hidden, config.ffn_size)))
-    flat[f"{block}ffn_out/bias"] = take("output.dense.bias", (hidden,))
-    flat[f"{block}ffn_norm/scale"] = take("output.LayerNorm.weight", (hidden,))
-    flat[f"{block}ffn_norm/bias"] = take("output.LayerNorm.bias", (hidden,))
+    parts = torch_layout.post_ln_block(take, _BLOCK_NAMES, heads, hidden, config.ffn_size)
+    flat.update({block + name: value for name, value in parts.items()})
   return torch_layout.unflatten(flat)
 
 
@@ -133,9 +112,7 @@ def read(path: str, read_params: bool = True, step: int | None = None) -> loaded
   """An authors' Hugging Face directory as an amos_jax encoder checkpoint."""
   del step  # One set of weights (formats/registry.py refuses a step).
   config_path = os.path.join(path, CONFIG_FILE)
-  sizes = _read_config(config_path)
-  if not isinstance(sizes, dict):
-    raise errors.InputError(f"{config_path} is not valid JSON: truncated or not a checkpoint.")
+  sizes = json_files.read_dict(config_path)
   tokenizer = authors_tokenizer.load(path, sizes.get("vocab_size"))
   model = model_config(sizes, tokenizer.special, "gelu", config_path)
   notes = [f"{model.relative_position_buckets} relative position buckets up to distance "

@@ -23,6 +23,7 @@ from amos_jax import errors
 from amos_jax.data import tokenizer as tokenizer_lib
 from amos_jax.data import tokenizer_kinds
 from amos_jax.formats import encoder_tree
+from amos_jax.formats import json_files
 from amos_jax.formats import loaded
 
 KIND = "export"
@@ -87,24 +88,10 @@ def write(staging: str, tree, model: dict, tokenizer, task, card=None):
               json.dumps(record, indent=2, sort_keys=True).encode())
 
 
-def _read_json(path: str):
-  try:
-    with open(path, "rb") as f:
-      return json.loads(f.read().decode("utf-8"))
-  except (UnicodeDecodeError, json.JSONDecodeError) as e:
-    raise errors.InputError(f"{path} is not valid JSON ({e}): truncated or not an export.") from e
-
-
 def recognise(path: str) -> bool:
   """Whether `path` holds an amos_jax export: config.json with this format's marker."""
-  config_path = os.path.join(path, CONFIG_FILE)
-  if not os.path.isfile(config_path):
-    return False
-  try:
-    record = _read_json(config_path)
-  except errors.InputError:
-    return False
-  return isinstance(record, dict) and record.get("format") == FORMAT
+  record = json_files.read_dict_or_none(os.path.join(path, CONFIG_FILE))
+  return record is not None and record.get("format") == FORMAT
 
 
 def read_config(export_dir: str):
@@ -112,7 +99,7 @@ def read_config(export_dir: str):
   path = os.path.join(export_dir, CONFIG_FILE)
   if not os.path.isfile(path):
     raise FileNotFoundError(f"{path} not found: {export_dir!r} is not an amos_jax export.")
-  record = _read_json(path)
+  record = json_files.read(path)
   if not isinstance(record, dict) or record.get("format") != FORMAT:
     found = record.get("format") if isinstance(record, dict) else type(record).__name__
     raise errors.InputError(f"{path} is not an amos_jax export: format is {found!r}, "

@@ -21,6 +21,7 @@ from amos_jax import errors
 from amos_jax.data import tokenizer as tokenizer_lib
 from amos_jax.data import tokenizer_kinds
 from amos_jax.formats import encoder_tree
+from amos_jax.formats import json_files
 from amos_jax.formats import loaded
 from amos_jax.formats import weight_files
 from amos_jax.formats.hf import hf_config
@@ -64,27 +65,17 @@ def write(out_dir: str, tree, model: dict, tokenizer, task, card: dict | None):
       os.fsync(f.fileno())
 
 
-def _read_config(path: str) -> dict | None:
-  try:
-    with open(path, "rb") as f:
-      return json.loads(f.read().decode("utf-8"))
-  except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-    return None
-
-
 def recognise(path: str) -> bool:
   """Whether `path` holds an amos_jax Hugging Face export (its config.json's model_type)."""
-  config = _read_config(os.path.join(path, CONFIG_FILE))
-  return isinstance(config, dict) and config.get("model_type") == hf_config.MODEL_TYPE
+  config = json_files.read_dict_or_none(os.path.join(path, CONFIG_FILE))
+  return config is not None and config.get("model_type") == hf_config.MODEL_TYPE
 
 
 def read(path: str, read_params: bool = True, step: int | None = None) -> loaded.Checkpoint:
   """Reads and checks an export; errors name the file and what disagrees."""
   del step  # An export holds one set of weights (formats/registry.py refuses a step).
   config_path = os.path.join(path, CONFIG_FILE)
-  config = _read_config(config_path)
-  if not isinstance(config, dict):
-    raise errors.InputError(f"{config_path} is not valid JSON: truncated or not an export.")
+  config = json_files.read_dict(config_path)
   model_config, task = hf_config.from_hf(config, config_path)
   tokenizer_path = os.path.join(path, SENTENCEPIECE_FILE)
   if not os.path.isfile(tokenizer_path):

@@ -5,7 +5,6 @@ Only the discriminator (the TextEncoder part of the AmosModel tree) is read; the
 mixture and RTD head stay behind.
 """
 
-import json
 import os
 
 import jax
@@ -15,6 +14,7 @@ import numpy as np
 from amos_jax import errors
 from amos_jax.data import tokenizer_kinds
 from amos_jax.formats import encoder_tree
+from amos_jax.formats import json_files
 from amos_jax.formats import loaded
 from amos_jax.models import amos
 
@@ -24,31 +24,17 @@ CONFIG_FILE = "config.json"
 CHECKPOINTS_DIR = "checkpoints"
 
 
-def _read_json(path: str):
-  try:
-    with open(path, encoding="utf-8") as f:
-      return json.load(f)
-  except (UnicodeDecodeError, json.JSONDecodeError) as e:
-    raise errors.InputError(f"{path} is not valid JSON ({e}).") from e
-
-
 def recognise(path: str) -> bool:
   """A config.json with a `model` and an `objective` section: what train/loop.py writes."""
-  config_path = os.path.join(path, CONFIG_FILE)
-  if not os.path.isfile(config_path):
-    return False
-  try:
-    record = _read_json(config_path)
-  except errors.InputError:
-    return False
-  return isinstance(record, dict) and "model" in record and "objective" in record
+  record = json_files.read_dict_or_none(os.path.join(path, CONFIG_FILE))
+  return record is not None and "model" in record and "objective" in record
 
 
 def read(path: str, read_params: bool = True, step: int | None = None) -> loaded.Checkpoint:
   """The encoder of the newest checkpoint (or `step`) with its model config and tokenizer."""
   from amos_jax.train import checkpointing  # orbax; only reading parameters needs it.
   config_path = os.path.join(path, CONFIG_FILE)
-  model = dict(_read_json(config_path).get("model") or {})
+  model = dict(json_files.read_dict(config_path).get("model") or {})
   missing = [k for k in encoder_tree.ENCODER_CONFIG_KEYS if k not in model]
   if missing:
     raise errors.InputError(

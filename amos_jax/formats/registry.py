@@ -6,7 +6,6 @@ Fine-tuning (init_checkpoint), inference.load and the export command all come th
 so each of them accepts every layout in READERS.
 """
 
-import json
 import logging
 import os
 import shutil
@@ -23,6 +22,7 @@ from amos_jax.formats import authors_hf
 from amos_jax.formats import encoder_tree
 from amos_jax.formats import flax_export
 from amos_jax.formats import hf_export
+from amos_jax.formats import json_files
 from amos_jax.formats import loaded
 from amos_jax.formats import pretraining_workdir
 from amos_jax.formats import transformers_bert
@@ -53,14 +53,8 @@ def detect(path: str):
 
 def _check_json(config_path: str):
   """A damaged config.json is named as such, not as a directory of unknown layout."""
-  if not os.path.isfile(config_path):
-    return
-  try:
-    with open(config_path, "rb") as f:
-      json.loads(f.read().decode("utf-8"))
-  except (UnicodeDecodeError, json.JSONDecodeError) as e:
-    raise errors.InputError(f"{config_path} is not valid JSON ({e}): truncated, or not a "
-                            "checkpoint's config.") from e
+  if os.path.isfile(config_path):
+    json_files.read(config_path)
 
 
 def load(path: str, *, read_params: bool = True, step: int | None = None) -> loaded.Checkpoint:

@@ -31,6 +31,43 @@ def heads_out(weight: np.ndarray, num_heads: int) -> np.ndarray:
   return np.ascontiguousarray(weight.T.reshape(num_heads, -1, weight.shape[0]))
 
 
+def embeddings(state: "StateDict", vocab_size: int, max_positions: int, width: int) -> dict:
+  """Token and position embeddings and their LayerNorm, in amos_jax's names, from the
+  `embeddings.*` names BERT, ELECTRA and the AMOS authors' Hugging Face code share."""
+  return {
+      "token_embedding": state.take("embeddings.word_embeddings.weight", (vocab_size, width)),
+      "discriminator/position_embedding": state.take("embeddings.position_embeddings.weight",
+                                                     (max_positions, width)),
+      "discriminator/embedding_norm/scale": state.take("embeddings.LayerNorm.weight", (width,)),
+      "discriminator/embedding_norm/bias": state.take("embeddings.LayerNorm.bias", (width,)),
+  }
+
+
+# Where a post-LN block's parts are in a state dict: the attention output projection, the two
+# LayerNorms and the FFN's two layers, each a torch module name (".weight"/".bias" follow).
+POST_LN_PARTS = ("attention_output", "attention_norm", "ffn_in", "ffn_out", "ffn_norm")
+
+
+def post_ln_block(take, names: dict, num_heads: int, hidden: int, ffn_size: int) -> dict:
+  """A block's attention output, LayerNorms and FFN in amos_jax's names (under block_i/),
+  from `take(name, shape)` and the torch module `names` of POST_LN_PARTS."""
+  weight = lambda part, shape: take(names[part] + ".weight", shape)
+  bias = lambda part, size: take(names[part] + ".bias", (size,))
+  flat = {
+      "attention/output/kernel": heads_out(weight("attention_output", (hidden, hidden)),
+                                           num_heads),
+      "attention/output/bias": bias("attention_output", hidden),
+      "ffn_in/kernel": linear(weight("ffn_in", (ffn_size, hidden))),
+      "ffn_in/bias": bias("ffn_in", ffn_size),
+      "ffn_out/kernel": linear(weight("ffn_out", (hidden, ffn_size))),
+      "ffn_out/bias": bias("ffn_out", hidden),
+  }
+  for norm in ("attention_norm", "ffn_norm"):
+    flat[f"{norm}/scale"] = weight(norm, (hidden,))
+    flat[f"{norm}/bias"] = bias(norm, hidden)
+  return flat
+
+
 class StateDict:
   """Tensors of one file, taken by name; names never taken are reported, not lost silently."""
 

@@ -12,7 +12,6 @@ generator heads, any fine-tuned classifier; and the attention's key bias, which 
 q . b to every logit of a query and so changes nothing after the softmax.
 """
 
-import json
 import os
 
 import ml_collections
@@ -20,6 +19,7 @@ import ml_collections
 from amos_jax import errors
 from amos_jax.data import wordpiece_tokenizer
 from amos_jax.formats import encoder_tree
+from amos_jax.formats import json_files
 from amos_jax.formats import loaded
 from amos_jax.formats import torch_layout
 from amos_jax.formats import weight_files
@@ -29,21 +29,17 @@ NAME = "Hugging Face BERT/ELECTRA"
 MODEL_TYPES = ("bert", "electra")
 CONFIG_FILE = "config.json"
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
+# The parts of a block shared with every post-LN layout (torch_layout.POST_LN_PARTS).
+_BLOCK_NAMES = {"attention_output": "attention.output.dense",
+                "attention_norm": "attention.output.LayerNorm", "ffn_in": "intermediate.dense",
+                "ffn_out": "output.dense", "ffn_norm": "output.LayerNorm"}
 # Prefixes of the encoder in the task models (BertForPreTraining, ElectraForPreTraining, ...).
 _PREFIXES = ("bert.", "electra.")
 
 
-def _read_config(path: str):
-  try:
-    with open(path, "rb") as f:
-      return json.loads(f.read().decode("utf-8"))
-  except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-    return None
-
-
 def recognise(path: str) -> bool:
-  config = _read_config(os.path.join(path, CONFIG_FILE))
-  return isinstance(config, dict) and config.get("model_type") in MODEL_TYPES
+  config = json_files.read_dict_or_none(os.path.join(path, CONFIG_FILE))
+  return config is not None and config.get("model_type") in MODEL_TYPES
 
 
 def model_config(config: dict, special, source: str) -> ml_collections.ConfigDict:
@@ -87,14 +83,8 @@ def encoder_params(state: torch_layout.StateDict, config: ml_collections.ConfigD
   """The TextEncoder tree from BERT/ELECTRA tensor names (after the model prefix)."""
   hidden, heads = config.hidden_size, config.num_heads
   width = config.embedding_size or hidden
-  flat = {
-      "token_embedding": state.take("embeddings.word_embeddings.weight",
-                                    (config.vocab_size, width)),
-      "discriminator/position_embedding": state.take(
-          "embeddings.position_embeddings.weight", (config.max_position_embeddings, width)),
-      "discriminator/embedding_norm/scale": state.take("embeddings.LayerNorm.weight", (width,)),
-      "discriminator/embedding_norm/bias": state.take("embeddings.LayerNorm.bias", (width,)),
-  }
+  flat = torch_layout.embeddings(state, config.vocab_size, config.max_position_embeddings,
+                                 width)
   if config.type_vocab_size:
     flat["discriminator/token_type_embedding"] = state.take(
         "embeddings.token_type_embeddings.weight", (config.type_vocab_size, width))
@@ -113,19 +103,8 @@ def encoder_params(state: torch_layout.StateDict, config: ml_collections.ConfigD
       bias = take(f"attention.self.{part}.bias", (hidden,))
       if part != "key":  # Softmax ignores the key bias: amos_jax's attention has none.
         flat[f"{block}attention/{part}/bias"] = torch_layout.heads_bias(bias, heads)
-    flat[f"{block}attention/output/kernel"] = torch_layout.heads_out(
-        take("attention.output.dense.weight", (hidden, hidden)), heads)
-    flat[f"{block}attention/output/bias"] = take("attention.output.dense.bias", (hidden,))
-    flat[f"{block}attention_norm/scale"] = take("attention.output.LayerNorm.weight", (hidden,))
-    flat[f"{block}attention_norm/bias"] = take("attention.output.LayerNorm.bias", (hidden,))
-    flat[f"{block}ffn_in/kernel"] = torch_layout.linear(
-        take("intermediate.dense.weight", (config.ffn_size, hidden)))
-    flat[f"{block}ffn_in/bias"] = take("intermediate.dense.bias", (config.ffn_size,))
-    flat[f"{block}ffn_out/kernel"] = torch_layout.linear(
-        take("output.dense.weight", (hidden, config.ffn_size)))
-    flat[f"{block}ffn_out/bias"] = take("output.dense.bias", (hidden,))
-    flat[f"{block}ffn_norm/scale"] = take("output.LayerNorm.weight", (hidden,))
-    flat[f"{block}ffn_norm/bias"] = take("output.LayerNorm.bias", (hidden,))
+    parts = torch_layout.post_ln_block(take, _BLOCK_NAMES, heads, hidden, config.ffn_size)
+    flat.update({block + name: value for name, value in parts.items()})
   return torch_layout.unflatten(flat)
 
 
@@ -133,9 +112,7 @@ def read(path: str, read_params: bool = True, step: int | None = None) -> loaded
   """A BERT/ELECTRA directory as an amos_jax encoder checkpoint."""
   del step  # One set of weights (formats/registry.py refuses a step).
   config_path = os.path.join(path, CONFIG_FILE)
-  config = _read_config(config_path)
-  if not isinstance(config, dict):
-    raise errors.InputError(f"{config_path} is not valid JSON: truncated or not a checkpoint.")
+  config = json_files.read_dict(config_path)
   tokenizer = wordpiece_tokenizer.load(path, config.get("vocab_size"))
   model = model_config(config, tokenizer.special, config_path)
   notes = [f"{config['model_type']} encoder, absolute positions, "

@@ -3,6 +3,8 @@
 import ml_collections
 
 from amos_jax import errors
+from amos_jax.models import classifier
+from amos_jax.models import transformer
 from configs import default
 
 _DTYPES = ("float32", "bfloat16", "float16")
@@ -81,9 +83,28 @@ def validate(config: ml_collections.ConfigDict, device_count: int) -> None:
     require(model.relative_position_buckets % 2 == 0 and model.relative_position_buckets >= 4,
             "model.relative_position_buckets", "an even number >= 4",
             model.relative_position_buckets)
-    require(model.relative_position_max_distance > model.relative_position_buckets // 4,
+    functions = tuple(transformer.BUCKET_FUNCTIONS)
+    require(model.relative_position_bucket_function in functions,
+            "model.relative_position_bucket_function", f"one of {functions}",
+            model.relative_position_bucket_function)
+    # The authors' log base is (max_distance - 1) / exact: it must exceed 1.
+    minimum = model.relative_position_buckets // 4 + (
+        1 if model.relative_position_bucket_function == "amos" else 0)
+    require(model.relative_position_max_distance > minimum,
             "model.relative_position_max_distance",
-            "larger than a quarter of the buckets", model.relative_position_max_distance)
+            f"larger than {minimum} for {model.relative_position_buckets} "
+            f"{model.relative_position_bucket_function} buckets",
+            model.relative_position_max_distance)
+  require(model.layer_norm_eps > 0, "model.layer_norm_eps", "> 0", model.layer_norm_eps)
+  for key in ("type_vocab_size", "embedding_size"):
+    require(isinstance(_lookup(model, key), int) and _lookup(model, key) >= 0, f"model.{key}",
+            "0 (none) or a positive integer", _lookup(model, key))
+  for key in ("pad_token_id", "sep_token_id"):
+    require(isinstance(_lookup(model, key), int) and 0 <= _lookup(model, key) < model.vocab_size,
+            f"model.{key}", f"an id below model.vocab_size={model.vocab_size}",
+            _lookup(model, key))
+  require(model.classifier_activation in classifier.ACTIVATIONS, "model.classifier_activation",
+          f"one of {tuple(classifier.ACTIVATIONS)}", model.classifier_activation)
   depths = list(model.generator.mlm_layers)
   require(len(depths) > 0 and all(isinstance(d, int) and d > 0 for d in depths)
           and len(set(depths)) == len(depths), "model.generator.mlm_layers",

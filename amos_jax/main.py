@@ -57,10 +57,14 @@ def main(argv):
     finetune.finetune_and_evaluate(FLAGS.config, FLAGS.workdir)
   elif FLAGS.mode == "prepare":
     from amos_jax.data import prepare
+    from amos_jax.train import warm_start
+    # Continued pretraining prepares with the init checkpoint's tokenizer, as training will.
+    init = warm_start.configure(FLAGS.config)
     prepare.prepare(FLAGS.config.data, seq_len=FLAGS.config.seq_len,
                     vocab_size=FLAGS.config.model.vocab_size, workdir=FLAGS.workdir,
                     batch_size=FLAGS.config.batch_size,
-                    beam_pipeline_options=FLAGS.beam_pipeline_options)
+                    beam_pipeline_options=FLAGS.beam_pipeline_options,
+                    tokenizer=init.tokenizer if init else None)
   else:
     if FLAGS.beam_pipeline_options:
       # Every host of a training run prepares missing data: a pipeline (a Dataflow job) per

@@ -30,6 +30,7 @@ import ml_collections
 import optax
 
 from amos_jax import special_tokens
+from amos_jax.models import amos
 from amos_jax.models.amos import AmosModel
 
 
@@ -256,9 +257,12 @@ def forward(params, model: AmosModel, config: ml_collections.ConfigDict, batch: 
   generator_dropout, discriminator_dropout = jax.random.split(dropout_key)
 
   # 2. One generator pass; the MLM of depth k reads the hidden state after block k.
+  # Segment ids (encoders with token-type embeddings only) from the original ids, as
+  # fine-tuning and inference derive them (models/amos.py token_types).
+  token_types_BxL = amos.token_types(model.config, batch.input_ids)
   generator_input = apply(batch.masked_ids, method=AmosModel.embed)
   hidden_per_depth = apply(generator_input, batch.padding_mask, deterministic, example_ids_B,
-                           method=AmosModel.generator_hidden,
+                           token_types_BxL, method=AmosModel.generator_hidden,
                            rngs={"dropout": generator_dropout})
   features_per_depth = [_gather_BxPxH(h, batch.positions) for h in hidden_per_depth]  # f_ik
   # The one shared head on all depths at once: one [K*B*P, H] x [H, V] product (and one
@@ -312,7 +316,8 @@ def forward(params, model: AmosModel, config: ml_collections.ConfigDict, batch: 
   # A sample equal to the original counts as original (ELECTRA).
   replaced_BxL = (corrupted_ids != batch.input_ids).astype(jnp.float32)
   rtd_logits_BxL = apply(discriminator_input, batch.padding_mask, deterministic, example_ids_B,
-                         method=AmosModel.discriminate, rngs={"dropout": discriminator_dropout})
+                         token_types_BxL, method=AmosModel.discriminate,
+                         rngs={"dropout": discriminator_dropout})
   return Forward(mlm_logits_KxBxPxV, gamma_BxPxK, one_hot_BxPxV, sampled_BxP,
                  discriminator_input, replaced_BxL, rtd_logits_BxL)
 

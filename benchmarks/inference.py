@@ -3,7 +3,7 @@
 python -m benchmarks.inference --config=configs/small.py
 
 Randomly initialised weights (speed does not depend on them) and a SentencePiece model
-trained on the fly on generated words go through the real path: export_encoder, load,
+trained on the fly on generated words go through the real path: write_export, load,
 encode. Every sentence is long enough to be truncated to --seq_len, so all batches are full.
 Two figures: the jitted forward alone, and encode end to end (tokenize, pad, copy back).
 """

@@ -5,6 +5,7 @@ import importlib
 import jax
 import pytest
 
+from amos_jax import config_validation
 from amos_jax.models.amos import AmosModel, init_params
 from configs import default
 
@@ -76,3 +77,17 @@ def test_cudnn_attention_with_attention_dropout_is_a_config_error():
     config_validation.validate(config, 1)
   config.model.attention_dropout_rate = 0.0
   config_validation.validate(config, 1)
+
+
+@pytest.mark.parametrize("key, value, message", [
+    ("relative_position_bucket_function", "log", r"model\.relative_position_bucket_function"),
+    ("relative_position_max_distance", 17, r"larger than 17 for 64 amos buckets"),
+    ("classifier_activation", "relu", r"model\.classifier_activation"),
+    ("layer_norm_eps", 0.0, r"model\.layer_norm_eps"),
+    ("sep_token_id", 40000, r"an id below model\.vocab_size"),
+])
+def test_architecture_options_are_checked_at_start(key, value, message):
+  config = default.get_base_config("small")
+  config.model[key] = value
+  with pytest.raises(config_validation.ConfigError, match=message):
+    config_validation.validate(config, 1)

@@ -34,5 +34,6 @@ def test_a_missing_step_names_the_steps_there(two_step_workdir):
 def test_an_export_takes_no_step(tmp_path, tokenizer_path):
   export_dir = export_helpers.export_pretrained(str(tmp_path), tokenizer_path)
   assert registry.load(export_dir).step is None
-  with pytest.raises(errors.InputError, match="init_checkpoint_step=3, but .* is an amos_jax export"):
+  with pytest.raises(errors.InputError,
+                     match=r"step \(3: init_checkpoint_step.* is an amos_jax export"):
     registry.load(export_dir, step=3)

@@ -23,6 +23,7 @@ from amos_jax.train import loop
 from amos_jax.train import metric_logging
 from configs import tiny
 from tests import checkpoint_damage
+from tests import helpers
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -347,3 +348,18 @@ def test_a_run_that_keeps_producing_non_finite_gradients_stops_without_saving_th
   records = [r for r in metric_logging.read_metrics(workdir) if "loss" in r]
   assert records[-1]["consecutive_skipped_updates"] == 3
   assert records[-1]["step"] < 12
+
+
+def test_a_workdir_from_before_an_architecture_option_keeps_its_old_behaviour(tmp_path):
+  """Its config.json lacks relative_position_bucket_function: it was trained with T5's
+  buckets, and a restart must not record (or build) the new default."""
+  config = helpers.tiny_config()
+  recorded = config.to_dict()
+  del recorded["model"]["relative_position_bucket_function"]
+  (tmp_path / "config.json").write_text(json.dumps(recorded))
+  loop._keep_recorded_architecture(config, str(tmp_path))  # pylint: disable=protected-access
+  assert config.model.relative_position_bucket_function == "t5_bidirectional"
+  assert config.model.layer_norm_eps == 1e-5  # Recorded keys keep the config's value.
+  fresh = helpers.tiny_config()
+  loop._keep_recorded_architecture(fresh, str(tmp_path / "new"))  # pylint: disable=protected-access
+  assert fresh.model.relative_position_bucket_function == "amos"

@@ -291,3 +291,18 @@ def test_bad_authors_checkpoints_are_named(tmp_path, authors_files):
                                               r"implies \(64, 8\)"):
     registry.load(directory)
   assert not [name for name in os.listdir(tmp_path) if name.startswith(".")]
+
+
+def test_a_saved_truncation_or_padding_setting_is_not_applied(tmp_path, wordpiece_vocab):
+  """transformers can save tokenizer.json with a model's truncation and padding; amos_jax
+  tokenizes documents whole and pads rows itself."""
+  import tokenizers
+  from amos_jax.data import wordpiece_tokenizer
+  fast = transformers.BertTokenizerFast(wordpiece_vocab, do_lower_case=False)
+  backend = tokenizers.Tokenizer.from_str(fast.backend_tokenizer.to_str())
+  backend.enable_truncation(4)
+  backend.enable_padding(length=64)
+  backend.save(str(tmp_path / "tokenizer.json"))
+  text = TEXTS[1]
+  ids = wordpiece_tokenizer.load(str(tmp_path)).encode(text)
+  assert ids == fast(text, add_special_tokens=False)["input_ids"] and len(ids) > 4

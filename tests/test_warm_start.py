@@ -4,12 +4,15 @@ by transformers, with BERT's special ids ([CLS] 101, [SEP] 102, [MASK] 103)."""
 import json
 import os
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 import torch
 import transformers
 
 from amos_jax import inference
+from amos_jax import objective
 from amos_jax.data import prepare as prepare_lib
 from amos_jax.models import amos
 from amos_jax.train import build as build_lib
@@ -88,6 +91,19 @@ def test_the_first_step_starts_from_the_converted_encoder(tmp_path, corpus, bert
     theirs = bert(input_ids=torch.tensor(ids.astype(np.int64)),
                   attention_mask=torch.tensor(mask.astype(np.int64))).last_hidden_state.numpy()
   np.testing.assert_allclose(np.asarray(ours)[mask], theirs[mask], atol=1e-5)
+  # Pretraining's discriminator sees the token types fine-tuning and inference derive: the
+  # packed rows' [SEP]s make segments, in objective.forward as in TextEncoder.
+  model, row_ids = pretraining.model, jnp.asarray(rows[:2])
+  masked = objective.mask_tokens(row_ids, helpers.keys(0, 2), 0.15, prepared.special)
+  outputs = objective.forward(state.params, model, config.objective, masked,
+                              helpers.keys(1, 2), jax.random.key(0), deterministic=True)
+  discriminate = lambda types: model.apply(
+      {"params": state.params}, outputs.discriminator_input, masked.padding_mask, True, None,
+      types, method=amos.AmosModel.discriminate)
+  types = amos.token_types(config.model, row_ids)
+  assert np.asarray(types).max() == 1
+  np.testing.assert_allclose(outputs.rtd_logits, discriminate(types), atol=1e-6)
+  assert np.abs(np.asarray(outputs.rtd_logits) - np.asarray(discriminate(None))).max() > 1e-3
   # The rest is initialised afresh, at the encoder's width.
   assert state.params["generator"]["block_0"]["ffn_in"]["kernel"].shape == (32, 64)
 

@@ -267,7 +267,10 @@ class _PrepareUnit(beam.DoFn):
           shard_rows=self.shard_rows, num_threads=self.num_threads,
           open_binary=self.files.open,
           create=lambda name: beam_files.create(beam_files.join(self.directory, name)))
-    except (errors.InputError, OSError) as error:  # Bad input: the launcher says which.
+    # Bad input (sources.py names the file): the launcher says which. Other errors, a
+    # filesystem's transient OSError among them, propagate so that the runner retries the
+    # unit and a rerun keeps the units already written.
+    except errors.InputError as error:
       beam_files.write_whole(_error_path(self.directory, unit.index), str(error).encode())
       return
     # After the shards: a record means the unit is done, and a rerun skips it.

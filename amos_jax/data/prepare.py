@@ -320,6 +320,10 @@ def _main():
     if len(argv) > 1:
       raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
     config = config_flag.value
+    if config.get("init_checkpoint"):
+      raise errors.InputError(
+          "config.init_checkpoint is set: prepare with python -m amos_jax.main --mode=prepare, "
+          "which tokenizes with the init checkpoint's tokenizer as training does.")
     prepare(config.data, seq_len=config.seq_len, vocab_size=config.model.vocab_size,
             workdir=workdir_flag.value, batch_size=config.batch_size,
             beam_pipeline_options=options_flag.value)

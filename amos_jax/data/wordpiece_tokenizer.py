@@ -85,7 +85,12 @@ def _from_vocab(directory: str):
 
 def load(directory: str, vocab_size: int | None = None) -> WordPieceTokenizer:
   """The WordPiece tokenizer of `directory` (tokenizer.json, else vocab.txt)."""
-  import tokenizers  # requirements-hf.txt.
+  try:
+    import tokenizers  # pylint: disable=g-import-not-at-top
+  except ImportError as e:
+    raise errors.InputError(
+        f"{directory} holds a WordPiece tokenizer, which amos_jax reads with the `tokenizers` "
+        "library: pip install -r requirements-hf.txt -c requirements.txt.") from e
   json_path = os.path.join(directory, TOKENIZER_JSON)
   if os.path.isfile(json_path):
     try:
@@ -100,6 +105,10 @@ def load(directory: str, vocab_size: int | None = None) -> WordPieceTokenizer:
     raise FileNotFoundError(
         f"No {TOKENIZER_JSON} or {VOCAB_FILE} in {directory}: a BERT or ELECTRA checkpoint "
         "directory needs its tokenizer files (tokenizer.save_pretrained(DIR) writes them).")
+  # A saved pipeline may carry truncation or padding for a model's inputs: amos_jax cuts and
+  # pads rows itself, and must see every token of a document.
+  backend.no_truncation()
+  backend.no_padding()
   ids = {token: backend.token_to_id(token) for token in _SPECIALS}
   missing = [token for token, index in ids.items() if index is None]
   if missing:

@@ -108,12 +108,17 @@ def _sizes(tensors: dict, arguments: dict, source: str) -> dict:
     raise errors.InputError(
         f"{source}: {bins} relative position bins, and neither the checkpoint's arguments nor "
         f"a released model ({RELEASED_MAX_DISTANCE}) give their maximum distance.")
+  def rows(name: str) -> int:
+    if name not in tensors:
+      raise errors.InputError(f"{source} lacks the tensor of {name!r} (fairseq's name under "
+                              f"{PREFIX}): truncated, or another model's weights.")
+    return tensors[name].shape[0]
+
   return {
       "vocab_size": embedding.shape[0], "hidden_size": embedding.shape[1],
       "num_hidden_layers": len(layers), "num_attention_heads": int(heads),
-      "intermediate_size": tensors["encoder.layer.0.intermediate.dense.weight"].shape[0]
-                           if layers else 0,
-      "max_position_embeddings": tensors["embeddings.position_embeddings.weight"].shape[0],
+      "intermediate_size": rows("encoder.layer.0.intermediate.dense.weight"),
+      "max_position_embeddings": rows("embeddings.position_embeddings.weight"),
       "rel_pos_bins": bins, "max_rel_pos": int(max_distance or 0), "layer_norm_eps": 1e-5,
       "hidden_dropout_prob": float(arguments.get("dropout", 0.1)),
       "attention_probs_dropout_prob": float(arguments.get("attention_dropout", 0.1)),

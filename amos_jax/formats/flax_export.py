@@ -25,6 +25,7 @@ from amos_jax.data import tokenizer_kinds
 from amos_jax.formats import encoder_tree
 from amos_jax.formats import json_files
 from amos_jax.formats import loaded
+from amos_jax.models import amos
 
 KIND = "export"
 NAME = "amos_jax export"
@@ -117,7 +118,7 @@ def read_config(export_dir: str):
   task = None
   if record.get("task") is not None:
     task = _read_task(record["task"], path)
-  return record, ml_collections.ConfigDict(record["model"]), task
+  return record, amos.with_architecture_defaults(ml_collections.ConfigDict(record["model"])), task
 
 
 def _read_task(task_record, path: str) -> encoder_tree.TaskInfo:

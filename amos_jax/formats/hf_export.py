@@ -9,7 +9,7 @@ torch.
   tokenizer.model            the SentencePiece model, for amos_jax reading the export back
   README.md                  the model card
 
-Writing needs the `tokenizers` and `safetensors` libraries (requirements-hf.txt); reading only
+Writing needs `tokenizers`, `safetensors` and transformers (requirements-hf.txt); reading only
 `safetensors`' numpy API.
 """
 

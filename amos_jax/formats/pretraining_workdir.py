@@ -40,7 +40,7 @@ def read(path: str, read_params: bool = True, step: int | None = None) -> loaded
     raise errors.InputError(
         f"{config_path}: model lacks {missing}; is {path} a pretraining workdir?")
   model.pop("generator", None)
-  model_config = ml_collections.ConfigDict(model)
+  model_config = amos.with_architecture_defaults(ml_collections.ConfigDict(model))
   tokenizer = tokenizer_kinds.load(tokenizer_kinds.detect(path), path, model_config.vocab_size)
   params = None
   if read_params:

@@ -26,6 +26,7 @@ from amos_jax.formats import json_files
 from amos_jax.formats import loaded
 from amos_jax.formats import pretraining_workdir
 from amos_jax.formats import transformers_bert
+from amos_jax.models import amos
 
 # In the order they are tried: each recognises its own marker file or key, so at most one
 # accepts a directory.
@@ -68,11 +69,25 @@ def load(path: str, *, read_params: bool = True, step: int | None = None) -> loa
   reader = detect(path)
   if step is not None and reader is not pretraining_workdir:
     raise errors.InputError(
-        f"init_checkpoint_step={step}, but {path} is an {reader.NAME}, which holds one set of "
-        "weights: set init_checkpoint_step=0, or give a pretraining workdir.")
+        f"A checkpoint step ({step}: init_checkpoint_step, or the export command's --step) "
+        f"was given, but {path} is an {reader.NAME}, which holds one set of weights: give "
+        "no step, or a pretraining workdir.")
   checkpoint = reader.read(path, read_params, step)
+  _check_special_ids(checkpoint)
   logging.info("Read %s", describe(checkpoint))
   return checkpoint
+
+
+def _check_special_ids(checkpoint: loaded.Checkpoint):
+  """The model's padding and separator ids (its attention mask, its token types) are its
+  tokenizer's: readers set both from the tokenizer, and a hand-edited config is caught here."""
+  special = checkpoint.tokenizer.special
+  for key, expected in (("pad_token_id", special.pad), ("sep_token_id", special.sep)):
+    value = amos.architecture_option(checkpoint.model_config, key)
+    if value != expected:
+      raise errors.InputError(
+          f"{checkpoint.path}: the model's {key} is {value} but its tokenizer's id is "
+          f"{expected}: the config and the tokenizer belong to different models.")
 
 
 def describe(checkpoint: loaded.Checkpoint) -> str:

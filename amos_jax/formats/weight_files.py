@@ -11,7 +11,11 @@ from amos_jax import errors
 
 def read_safetensors(path: str) -> dict[str, np.ndarray]:
   """All tensors of a safetensors file as numpy arrays; a damaged file is an InputError."""
-  from safetensors import numpy as safetensors_numpy  # requirements-hf.txt.
+  try:
+    from safetensors import numpy as safetensors_numpy  # pylint: disable=g-import-not-at-top
+  except ImportError as e:
+    raise errors.InputError(f"Reading {path} needs the `safetensors` library: pip install -r "
+                            "requirements-hf.txt -c requirements.txt.") from e
   if not os.path.isfile(path):
     raise FileNotFoundError(f"{path} not found: the checkpoint has no weights.")
   try:

@@ -34,6 +34,29 @@ def architecture_option(config: ml_collections.ConfigDict, key: str):
   return config.get(key, ARCHITECTURE_DEFAULTS[key])
 
 
+def with_architecture_defaults(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+  """A copy of a model config with every architecture option set: a config written before an
+  option existed gets the value that rebuilds the model it was trained as."""
+  complete = ml_collections.ConfigDict(config.to_dict())
+  for key in ARCHITECTURE_DEFAULTS:
+    if key not in complete:
+      complete[key] = ARCHITECTURE_DEFAULTS[key]
+  return complete
+
+
+def token_types(config: ml_collections.ConfigDict, token_ids_BxL):
+  """Segment ids as BERT's tokenizer gives them: 0 up to and including the first [SEP], then
+  1 (capped at type_vocab_size - 1); None without token-type embeddings. Derived from the ids,
+  so every caller's `[CLS] a [SEP] b [SEP]` rows get them without passing them, and
+  pretraining (objective.py) sees the types fine-tuning and inference see."""
+  type_vocab_size = architecture_option(config, "type_vocab_size")
+  if type_vocab_size == 0:
+    return None
+  is_sep_BxL = token_ids_BxL == architecture_option(config, "sep_token_id")
+  seps_before_BxL = jnp.cumsum(is_sep_BxL, axis=1) - is_sep_BxL
+  return jnp.minimum(seps_before_BxL, type_vocab_size - 1).astype(jnp.int32)
+
+
 def embedding_size(config: ml_collections.ConfigDict) -> int:
   """Width of the token embedding: `embedding_size`, or the hidden size when 0."""
   return architecture_option(config, "embedding_size") or config.hidden_size
@@ -198,13 +221,14 @@ class AmosModel(nn.Module):
     return embed_sampled_tokens(self.token_embedding, one_hot_BxPxV, sampled_BxP)
 
   def generator_hidden(self, token_embeddings_BxLxH, padding_mask_BxL, deterministic=True,
-                       example_ids_B=None):
+                       example_ids_B=None, token_type_ids_BxL=None):
     """Hidden states after each MLM depth, shallowest first: a list of [B, L, H].
 
     example_ids_B: global example indices, for split-independent dropout (models/dropout.py).
+    token_type_ids_BxL: token_types of the original ids, with token-type embeddings.
     """
     return self.generator(token_embeddings_BxLxH, padding_mask_BxL, deterministic,
-                          example_ids_B)
+                          example_ids_B, token_type_ids_BxL)
 
   def mlm_logits(self, hidden_BxPxH):
     """The shared MLM head at gathered (masked) positions: [B, P, V] float32 logits."""
@@ -215,10 +239,10 @@ class AmosModel(nn.Module):
     return self.mixture(hidden_BxPxH.astype(jnp.float32))[..., 0]
 
   def discriminate(self, token_embeddings_BxLxH, padding_mask_BxL, deterministic=True,
-                   example_ids_B=None):
+                   example_ids_B=None, token_type_ids_BxL=None):
     """Replaced-token-detection logits for every position: [B, L] float32."""
     (hidden_BxLxH,) = self.discriminator(token_embeddings_BxLxH, padding_mask_BxL,
-                                         deterministic, example_ids_B)
+                                         deterministic, example_ids_B, token_type_ids_BxL)
     return self.rtd_head(hidden_BxLxH)[..., 0]
 
   def __call__(self, token_ids_BxL, padding_mask_BxL, deterministic=True):
@@ -259,19 +283,8 @@ class TextEncoder(nn.Module):
     """Final hidden states [B, L, H]."""
     embeddings_BxLxE = jnp.take(self.token_embedding, token_ids_BxL, axis=0)
     (hidden_BxLxH,) = self.discriminator(embeddings_BxLxE, padding_mask_BxL, deterministic,
-                                         example_ids_B, self._token_types(token_ids_BxL))
+                                         example_ids_B, token_types(self.config, token_ids_BxL))
     return hidden_BxLxH
-
-  def _token_types(self, token_ids_BxL):
-    """Segment ids as BERT's tokenizer gives them: 0 up to and including the first [SEP],
-    then 1 (capped at type_vocab_size - 1); None without token-type embeddings. Derived from
-    the ids, so every caller's `[CLS] a [SEP] b [SEP]` rows get them without passing them."""
-    type_vocab_size = architecture_option(self.config, "type_vocab_size")
-    if type_vocab_size == 0:
-      return None
-    is_sep_BxL = token_ids_BxL == architecture_option(self.config, "sep_token_id")
-    seps_before_BxL = jnp.cumsum(is_sep_BxL, axis=1) - is_sep_BxL
-    return jnp.minimum(seps_before_BxL, type_vocab_size - 1).astype(jnp.int32)
 
 
 ENCODER_PARAMS = ("token_embedding", "discriminator")

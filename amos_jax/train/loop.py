@@ -7,6 +7,7 @@ SIGTERM (or a multi-host preemption notice) saves at the next step boundary and 
 """
 
 import itertools
+import json
 import logging
 import os
 import signal
@@ -22,6 +23,7 @@ from amos_jax import errors
 from amos_jax import summaries
 from amos_jax.data import pipeline
 from amos_jax.data import prepare as prepare_lib
+from amos_jax.models import amos
 from amos_jax.train import build as build_lib
 from amos_jax.train import checkpointing
 from amos_jax.train import evaluation
@@ -64,6 +66,22 @@ def _write_config(config: ml_collections.ConfigDict, workdir: str):
       file.write(config.to_json_best_effort(indent=2, sort_keys=True))
 
 
+def _keep_recorded_architecture(config: ml_collections.ConfigDict, workdir: str):
+  """A workdir whose config.json predates an architecture option was trained with the option's
+  old behaviour (models/amos.py ARCHITECTURE_DEFAULTS): the run keeps it, so that config.json
+  (rewritten at start) and the checkpoints keep describing the same model."""
+  path = os.path.join(workdir, "config.json")
+  if not os.path.isfile(path):
+    return
+  with open(path, encoding="utf-8") as file:
+    recorded = (json.load(file).get("model") or {})
+  for key, legacy in amos.ARCHITECTURE_DEFAULTS.items():
+    if key not in recorded and config.model.get(key) != legacy:
+      logging.warning("%s predates model.%s: keeping %r, the value its run was trained with.",
+                      path, key, legacy)
+      config.model[key] = legacy
+
+
 def _format_eta(seconds: float) -> str:
   seconds = int(max(seconds, 0))
   return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
@@ -90,6 +108,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   """
   # An init checkpoint sets the model's architecture, which the checks below then see.
   init = warm_start.configure(config)
+  _keep_recorded_architecture(config, workdir)
   config_validation.validate(config, jax.device_count())
   os.makedirs(workdir, exist_ok=True)
   with workdir_lock.hold(workdir):

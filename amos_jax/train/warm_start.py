@@ -28,12 +28,13 @@ RUN_KEYS = ("dropout_rate", "attention_dropout_rate", "dtype", "param_dtype",
 
 
 def configure(config: ml_collections.ConfigDict) -> loaded.Checkpoint | None:
-  """Reads config.init_checkpoint (if set) and gives config.model its architecture."""
+  """Reads config.init_checkpoint's model config and tokenizer (if set; its weights only when
+  `apply` needs them) and gives config.model its architecture."""
   if not config.init_checkpoint:
     return None
-  checkpoint = registry.load(config.init_checkpoint, read_params=True)
-  encoder = {key: value for key, value in checkpoint.model_config.to_dict().items()
-             if key not in RUN_KEYS}
+  checkpoint = registry.load(config.init_checkpoint, read_params=False)
+  model = amos.with_architecture_defaults(checkpoint.model_config)
+  encoder = {key: value for key, value in model.to_dict().items() if key not in RUN_KEYS}
   changed = {key: (config.model.get(key), value) for key, value in encoder.items()
              if config.model.get(key) != value}
   with config.unlocked():
@@ -54,10 +55,10 @@ def check_data(checkpoint: loaded.Checkpoint, prepared) -> None:
 
 
 def apply(state, checkpoint: loaded.Checkpoint):
-  """`state` with its token embedding and discriminator replaced by the checkpoint's; the
-  optimizer's moments are zeros either way."""
+  """`state` with its token embedding and discriminator replaced by the checkpoint's weights,
+  read now (a resumed run never reads them); the optimizer's moments are zeros either way."""
   params = dict(state.params)
-  encoder = checkpoint.encoder_params
+  encoder = registry.load(checkpoint.path, read_params=True).encoder_params
   for name in amos.ENCODER_PARAMS:
     expected = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, np.float32), params[name])
     given = jax.tree.map(lambda x: np.asarray(x, np.float32), encoder[name])

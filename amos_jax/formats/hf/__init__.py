@@ -7,6 +7,7 @@
   configuration_amos_jax.py   copied into every export: the transformers config class
   modeling_amos_jax.py        copied into every export: the PyTorch model
 
-Only tokenizer_files.py needs the `tokenizers` library, and only the two copied files need
-torch and transformers; reading an export back needs neither.
+Only tokenizer_files.py needs the `tokenizers` library (and transformers' copy of
+SentencePiece's model proto), and only the two copied files need torch; reading an export
+back needs none of them.
 """

@@ -17,6 +17,7 @@ import jax.numpy as jnp
 import ml_collections
 
 from amos_jax import objective
+from amos_jax.models import amos
 
 # Dense (no sparsity) peak matmul FLOP/s of one chip from the vendors' datasheets, by the
 # compute dtype, as MaxText, PaLM and MLPerf divide by. Matched in order against the
@@ -42,6 +43,10 @@ def flops_per_token(config: ml_collections.ConfigDict) -> dict[str, float]:
   """Training FLOPs per input token, by network, for a full config."""
   model = config.model
   hidden, ffn, vocab, seq_len = model.hidden_size, model.ffn_size, model.vocab_size, config.seq_len
+  # Narrower embeddings (ELECTRA-Small's 128 under 256) add a per-token E -> H projection to
+  # each encoder and make the tied MLM output E x V.
+  embedding = amos.embedding_size(model)
+  projection = embedding * hidden if embedding != hidden else 0
   depths = model.generator.mlm_layers
   block_params = 4 * hidden * hidden + 2 * hidden * ffn  # Q, K, V, output; FFN in and out.
   attention_per_layer = 12 * seq_len * hidden
@@ -49,16 +54,16 @@ def flops_per_token(config: ml_collections.ConfigDict) -> dict[str, float]:
   adversarial = config.objective.disc_grad_mul != 0
 
   def encoder(layers):
-    return 6 * layers * block_params + layers * attention_per_layer
+    return 6 * (layers * block_params + projection) + layers * attention_per_layer
 
   return {
       "discriminator": encoder(model.num_layers) + 6 * hidden,  # + RTD head.
       "generator": encoder(max(depths)),
-      "mlm_heads": 6 * len(depths) * (hidden * hidden + hidden * vocab) * slots_per_token,
+      "mlm_heads": 6 * len(depths) * (hidden * embedding + embedding * vocab) * slots_per_token,
       # w . f per depth; its backward runs only with the adversarial gradient.
       "mixture": (6 if adversarial else 2) * len(depths) * hidden * slots_per_token,
       # The backward's [P, H] x [H, V] product g @ E^T.
-      "one_hot_embedding": (2 * vocab * hidden * slots_per_token) if adversarial else 0.0,
+      "one_hot_embedding": (2 * vocab * embedding * slots_per_token) if adversarial else 0.0,
   }
 
 

@@ -1,5 +1,7 @@
 """Iterators: determinism, resume equality, topology independence, epochs, eval, errors."""
 
+import itertools
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -123,3 +125,22 @@ def test_empty_eval_split_is_an_error(tmp_path):
   assert data.num_rows("eval") == 0
   with pytest.raises(ValueError, match="eval split .* is empty"):
     pipeline.eval_iterator(data, global_batch_size=BATCH)
+
+
+def test_a_run_s_iterator_ends_after_its_steps(data):
+  # The loop passes its step count, so no batch is left in flight when the run ends.
+  start = data.num_rows("train") // BATCH - 1  # Across the first epoch boundary.
+  endless = _batches(data, 3, start_step=start)
+  bounded = pipeline.train_iterator(data, global_batch_size=BATCH, seed=0, start_step=start,
+                                    num_steps=3)
+  taken = [b["input_ids"] for b in itertools.islice(bounded, 4)]  # Endless would give 4.
+  assert len(taken) == 3
+  np.testing.assert_array_equal(taken, endless)
+
+
+def test_tf_data_autotuning_is_off():
+  # Destroying an autotuned iterator waits for its autotune thread, which sometimes hung a
+  # run's exit for 40 s after its last step.
+  dataset = pipeline._dataset(0, 2, lambda step: np.zeros((2, 4), np.int32), [2, 4], 1)
+  assert dataset.options().autotune.enabled is False
+  assert [b["input_ids"].shape for b in dataset.as_numpy_iterator()] == [(2, 4), (2, 4)]

@@ -99,6 +99,31 @@ def train_row_ids(step: int, *, num_rows: int, global_batch_size: int, seed: int
   return row_ids
 
 
+# Gathers in flight at once, with or without TF. tf.data's autotuning is off: destroying an
+# iterator waits for its autotune thread, which at the end of a run sometimes took 40 s to
+# stop (3 of 8 tiny runs, while training kept both cores busy; 0 of 8 without autotune), a
+# hang after the last step. Gathering a batch is a memory copy: with 4 threads
+# benchmarks/input_pipeline.py reads 46-53M tokens/s on the 2-core CPU under load (36.5M with
+# autotune; 2026-12-04), thousands of times what a train step takes.
+_GATHER_THREADS = 4
+
+
+def _dataset(first_step: int, num_steps: int | None, host_batch: Callable[[int], np.ndarray],
+             batch_shape, prefetch_batches: int):
+  """The tf.data pipeline behind _as_iterator."""
+  tf_setup.hide_gpus_from_tf()
+  steps = (tf.data.Dataset.counter(start=first_step) if num_steps is None
+           else tf.data.Dataset.range(first_step, first_step + num_steps))
+  batches = steps.map(
+      lambda step: tf.ensure_shape(
+          tf.numpy_function(host_batch, [step], tf.int32, stateful=False), batch_shape),
+      num_parallel_calls=_GATHER_THREADS, deterministic=True)
+  batches = batches.map(lambda ids: {"input_ids": ids}).prefetch(prefetch_batches)
+  options = tf.data.Options()
+  options.autotune.enabled = False
+  return batches.with_options(options)
+
+
 def _as_iterator(first_step: int, num_steps: int | None,
                  host_batch: Callable[[int], np.ndarray], batch_shape,
                  prefetch_batches: int) -> Iterator[dict[str, np.ndarray]]:
@@ -108,20 +133,13 @@ def _as_iterator(first_step: int, num_steps: int | None,
     steps = (itertools.count(first_step) if num_steps is None
              else range(first_step, first_step + num_steps))
     return _threaded_iterator(steps, host_batch, prefetch_batches)
-  tf_setup.hide_gpus_from_tf()
-  steps = (tf.data.Dataset.counter(start=first_step) if num_steps is None
-           else tf.data.Dataset.range(first_step, first_step + num_steps))
-  batches = steps.map(
-      lambda step: tf.ensure_shape(
-          tf.numpy_function(host_batch, [step], tf.int32, stateful=False), batch_shape),
-      num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-  batches = batches.map(lambda ids: {"input_ids": ids}).prefetch(prefetch_batches)
-  return batches.as_numpy_iterator()
+  return _dataset(first_step, num_steps, host_batch, batch_shape,
+                  prefetch_batches).as_numpy_iterator()
 
 
 def _threaded_iterator(steps, host_batch, prefetch_batches: int):
   """The same batches without TF: up to `prefetch_batches` + 1 gathers in flight, in order."""
-  with concurrent.futures.ThreadPoolExecutor(max_workers=4) as pool:
+  with concurrent.futures.ThreadPoolExecutor(max_workers=_GATHER_THREADS) as pool:
     in_flight = collections.deque()
     steps = iter(steps)
     for step in itertools.islice(steps, prefetch_batches + 1):
@@ -135,9 +153,12 @@ def _threaded_iterator(steps, host_batch, prefetch_batches: int):
 
 def train_iterator(prepared: PreparedData, *, global_batch_size: int, seed: int,
                    process_index: int = 0, process_count: int = 1, start_step: int = 0,
+                   num_steps: int | None = None,
                    prefetch_batches: int = 4) -> Iterator[dict[str, np.ndarray]]:
-  """Endless {"input_ids": int32 [global_batch_size // process_count, seq_len]} from step
-  `start_step` on: this host's contiguous slice of each global training batch."""
+  """{"input_ids": int32 [global_batch_size // process_count, seq_len]} for `num_steps` steps
+  (None: endless) from step `start_step` on: this host's contiguous slice of each global
+  training batch. The loop passes its step count, so nothing is gathered past its last step.
+  """
   rows = _Rows(prepared, "train")
   b = _host_rows(global_batch_size, process_index, process_count)
   if rows.num_rows < global_batch_size:
@@ -153,7 +174,7 @@ def train_iterator(prepared: PreparedData, *, global_batch_size: int, seed: int,
                             permutations=permutations)
     return rows.gather(row_ids[process_index * b:(process_index + 1) * b])
 
-  return _as_iterator(start_step, None, host_batch, [b, rows.seq_len], prefetch_batches)
+  return _as_iterator(start_step, num_steps, host_batch, [b, rows.seq_len], prefetch_batches)
 
 
 def num_eval_steps(prepared: PreparedData, global_batch_size: int) -> int:

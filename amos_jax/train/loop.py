@@ -152,8 +152,13 @@ def _train(config: ml_collections.ConfigDict, workdir: str, stop_at_step: int | 
                config.num_train_steps)
 
   host = dict(process_index=jax.process_index(), process_count=jax.process_count())
+  # The step the loop below ends at (unless preempted): the iterator makes no batch past it.
+  last_step = config.num_train_steps
+  if stop_at_step is not None and start_step < stop_at_step < last_step:
+    last_step = stop_at_step
   train_batches = pipeline.train_iterator(prepared, global_batch_size=config.batch_size,
                                           seed=config.seed, start_step=start_step,
+                                          num_steps=last_step - start_step,
                                           prefetch_batches=config.data.prefetch_batches, **host)
   eval_step = evaluation.make_eval_step(pretraining.model, config, pretraining.mesh,
                                         prepared.special)

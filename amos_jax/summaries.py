@@ -26,6 +26,38 @@ def _metrics(values: dict) -> str:
   return ", ".join(f"{name} {value:.4f}" for name, value in sorted(values.items()))
 
 
+def _depth_values(results: dict, name: str) -> list[tuple[int, float]]:
+  """[(k, results["eval/<name>/depth_k"]), ...], shallowest depth first."""
+  prefix = f"eval/{name}/depth_"
+  return sorted((int(key[len(prefix):]), value) for key, value in results.items()
+                if key.startswith(prefix))
+
+
+def eval_context(results: dict) -> list[tuple[str, str]]:
+  """Rows that read a held-out evaluation's figures against what no learning would score.
+
+  `results`: {"eval/<metric>": value}, as evaluation.evaluate returns them (and
+  metrics.jsonl records them); rows whose metrics are missing are left out.
+  """
+  rows = []
+  references = []
+  if "eval/rtd_auc" in results:
+    references.append(f"RTD AUC {results['eval/rtd_auc']:.3f} (chance: 0.5)")
+  accuracies = _depth_values(results, "mlm_accuracy")
+  if accuracies and "eval/mlm_unigram_accuracy" in results:
+    depth, accuracy = accuracies[-1]
+    references.append(f"depth-{depth} MLM accuracy {accuracy:.3f} (always the most frequent "
+                      f"masked token: {results['eval/mlm_unigram_accuracy']:.3f})")
+  if references:
+    rows.append(("Baselines", "; ".join(references)))
+  weights = _depth_values(results, "mixture_weight")
+  if len(weights) > 1:  # One depth (ELECTRA) has nothing to mix.
+    rows.append(("Mixture", ", ".join(f"depth {depth} {weight:.2f}" for depth, weight in weights)
+                 + f" (mean weight of each generator depth in the distribution replacements "
+                 f"are sampled from; 1/{len(weights)} each: no preference)"))
+  return rows
+
+
 def _block(title: str, rows: list[tuple[str, str]], commands: list[str]) -> str:
   width = max(len(label) for label, _ in rows) + 1
   lines = [title] + [f"  {label + ':':<{width}} {value}" for label, value in rows]
@@ -54,6 +86,7 @@ def pretraining(workdir: str, *, start_step: int, step: int, num_train_steps: in
   else:
     title = (f"Pretraining stopped at step {step} of {num_train_steps} (ran {start_step}->"
              f"{step} in {_duration(seconds)}); run the same command again to resume.")
+  context = []
   if final_eval is None:
     evaluation = "none in this run"
   else:
@@ -62,9 +95,11 @@ def pretraining(workdir: str, *, start_step: int, step: int, num_train_steps: in
     evaluation = f"step {eval_step}: " + _metrics(
         {short: results[name] for name, short in names.items()
          if short.split("/")[0] in _HEADLINE_EVAL})
+    context = eval_context(results)
   quoted = shlex.quote(workdir)
   rows = [
       ("Final eval", evaluation),
+      *context,
       ("Checkpoint", os.path.join(workdir, "checkpoints", str(checkpoint_step))
        if checkpoint_step is not None else "none saved"),
       ("Metrics", os.path.join(workdir, "metrics.jsonl")),

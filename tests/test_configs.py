@@ -73,6 +73,7 @@ def test_cudnn_attention_with_attention_dropout_is_a_config_error():
   from amos_jax import config_validation
   config = importlib.import_module("configs.tiny").get_config()
   config.model.attention_implementation = "cudnn"
+  config.model.attention_dropout_rate = 0.1  # Set here: the tiny preset pretrains without.
   with pytest.raises(config_validation.ConfigError, match="model.attention_dropout_rate=0.1"):
     config_validation.validate(config, 1)
   config.model.attention_dropout_rate = 0.0

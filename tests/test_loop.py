@@ -121,7 +121,10 @@ def test_end_to_end_writes_metrics_checkpoints_and_learns(tmp_path, prepared_dir
   summary = caplog.records[-1].getMessage().splitlines()
   assert summary[0].startswith("Pretraining finished: steps 0->40 of 40 in ")
   assert summary[1].startswith("  Final eval:  step 40: loss ")
-  assert summary[2:4] == [f"  Checkpoint:  {workdir}/checkpoints/40",
+  assert summary[2].startswith("  Baselines:   RTD AUC ")
+  assert "(always the most frequent masked token: " in summary[2]
+  assert summary[3].startswith("  Mixture:     depth 1 ")
+  assert summary[4:6] == [f"  Checkpoint:  {workdir}/checkpoints/40",
                           f"  Metrics:     {workdir}/metrics.jsonl"]
   assert f"  python -m amos_jax.plots --workdir={workdir}" in summary
 
@@ -136,6 +139,9 @@ def test_end_to_end_writes_metrics_checkpoints_and_learns(tmp_path, prepared_dir
   evals = [r for r in records if "eval/rtd_auc" in r]
   assert [r["step"] for r in evals] == [20, 40]
   assert 0.5 < evals[-1]["eval/rtd_auc"] <= 1.0
+  # Every evaluation masks the same slots, so the unigram baseline does not move.
+  unigram = [r["eval/mlm_unigram_accuracy"] for r in evals]
+  assert 0 < unigram[0] < 1 and unigram[0] == unigram[1]
   assert json.load(open(os.path.join(workdir, "config.json")))["batch_size"] == 8
   assert os.path.isfile(os.path.join(workdir, tokenizer_lib.MODEL_FILE))
   assert os.listdir(os.path.join(workdir, "tensorboard"))

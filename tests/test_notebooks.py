@@ -63,6 +63,11 @@ def test_quickstart_pretrains_and_shows_the_curriculum(tmp_path):
                     for output in cell.get("outputs", []))
   assert "step 12/12" in printed  # The progress lines reach the notebook.
   assert "held-out RTD AUC at step 12" in printed
+  # The last cell reads the figures as the closing summary does (its lines unindented).
+  lines = printed.splitlines()
+  assert any(line.startswith("Baselines: RTD AUC ") and "(chance: 0.5)" in line
+             and "(always the most frequent masked token: " in line for line in lines)
+  assert any(line.startswith("Mixture: depth 1 ") for line in lines)
 
 
 @pytest.mark.slow

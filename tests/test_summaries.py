@@ -6,6 +6,11 @@ from amos_jax import summaries
 
 EVAL = {"eval/rtd_auc": 0.71234, "eval/mlm_accuracy/depth_1": 0.1,
         "eval/mixture_weight/depth_1": 0.3, "eval/mlm_loss/depth_1": 5.0}
+# Three generator depths, listed out of order (as a dict may hold them).
+AMOS_EVAL = {"eval/rtd_auc": 0.7312, "eval/mlm_unigram_accuracy": 0.0671,
+             "eval/mlm_accuracy/depth_3": 0.256, "eval/mlm_accuracy/depth_10": 0.3,
+             "eval/mlm_accuracy/depth_2": 0.249, "eval/mixture_weight/depth_10": 0.1,
+             "eval/mixture_weight/depth_2": 0.7, "eval/mixture_weight/depth_3": 0.2}
 
 
 def test_a_finished_pretraining_run_names_its_outputs_and_next_commands():
@@ -15,6 +20,7 @@ def test_a_finished_pretraining_run_names_its_outputs_and_next_commands():
   assert text.splitlines() == [
       "Pretraining finished: steps 0->200 of 200 in 2m05s.",
       "  Final eval:  step 200: mlm_accuracy/depth_1 0.1000, rtd_auc 0.7123",
+      "  Baselines:   RTD AUC 0.712 (chance: 0.5)",
       "  Checkpoint:  /runs/amos tiny/checkpoints/200",
       "  Metrics:     /runs/amos tiny/metrics.jsonl",
       "  TensorBoard: tensorboard --logdir='/runs/amos tiny/tensorboard'",
@@ -26,6 +32,29 @@ def test_a_finished_pretraining_run_names_its_outputs_and_next_commands():
       "--config.init_checkpoint='/runs/amos tiny' --config.data_dir=/path/to/glue "
       "--workdir='/runs/amos tiny_sst2'",
   ]
+
+
+def test_the_final_eval_is_read_against_chance_the_unigram_and_the_mixture():
+  text = summaries.pretraining(
+      "/w", start_step=0, step=1500, num_train_steps=1500, seconds=180,
+      final_eval=(1500, AMOS_EVAL), checkpoint_step=1500, tokenizer_file="tokenizer.model")
+  lines = text.splitlines()
+  assert lines[1].startswith("  Final eval:  step 1500: mlm_accuracy/depth_10 0.3000, ")
+  # The deepest generator (10, not 3: depths sort as numbers) against the unigram baseline.
+  assert lines[2] == ("  Baselines:   RTD AUC 0.731 (chance: 0.5); depth-10 MLM accuracy 0.300 "
+                      "(always the most frequent masked token: 0.067)")
+  assert lines[3] == ("  Mixture:     depth 2 0.70, depth 3 0.20, depth 10 0.10 (mean weight of "
+                      "each generator depth in the distribution replacements are sampled from; "
+                      "1/3 each: no preference)")
+  assert lines[4] == "  Checkpoint:  /w/checkpoints/1500"
+
+
+def test_eval_context_leaves_out_what_the_evaluation_lacks():
+  # ELECTRA: one depth, nothing mixed; an evaluation from before the unigram baseline.
+  assert summaries.eval_context({"eval/rtd_auc": 0.5, "eval/mlm_accuracy/depth_1": 0.1,
+                                 "eval/mixture_weight/depth_1": 1.0}) == [
+                                     ("Baselines", "RTD AUC 0.500 (chance: 0.5)")]
+  assert summaries.eval_context({"step": 5, "eval/loss": 3.0}) == []
 
 
 def test_a_stopped_run_says_how_to_resume_and_when_nothing_was_evaluated():

@@ -1,4 +1,5 @@
-"""Held-out evaluation: per-depth MLM accuracy, RTD accuracy and RTD AUC.
+"""Held-out evaluation: per-depth MLM accuracy, RTD accuracy and RTD AUC, and the MLM
+accuracy of always predicting the most frequent masked token (the unigram baseline).
 
 The eval step is the train step's forward pass (no dropout, no update) under the same
 shard_map, with masks and samples drawn from a fixed key per eval batch so every evaluation
@@ -45,10 +46,18 @@ def auc_from_histograms(histograms) -> float:
   return float(wins / (positive.sum() * negative.sum()))
 
 
+def target_counts(masked: objective.MaskedBatch, vocab_size: int):
+  """How often each token id is the target of a masked slot: [vocab_size]."""
+  # int32: float32 counts stop being exact past 2**24 slots of one token.
+  return jnp.zeros(vocab_size, jnp.int32).at[masked.targets.reshape(-1)].add(
+      masked.valid.reshape(-1).astype(jnp.int32))
+
+
 def eval_step(params, batch, eval_key, *, model: AmosModel,
               config: ml_collections.ConfigDict,
               special: special_tokens.SpecialTokens = special_tokens.AMOS_JAX):
-  """Per-device body: returns summed metrics and the AUC histograms of this eval batch."""
+  """Per-device body: returns summed metrics, the AUC histograms and the masked targets'
+  counts of this eval batch."""
   input_ids = batch["input_ids"]
   indices = step_lib.global_example_indices(input_ids.shape[0])
   mask_key, sample_key = jax.random.split(eval_key)
@@ -64,7 +73,8 @@ def eval_step(params, batch, eval_key, *, model: AmosModel,
                                 masked.padding_mask.astype(jnp.float32))
   # Weight each batch by its token count so batches of unequal padding average correctly.
   metrics = {name: value * counts.tokens for name, value in metrics.items()}
-  return jax.lax.psum((metrics, histograms, counts.tokens), step_lib.DATA_AXIS)
+  targets = target_counts(masked, model.config.vocab_size)
+  return jax.lax.psum((metrics, histograms, targets, counts.tokens), step_lib.DATA_AXIS)
 
 
 def make_eval_step(model: AmosModel, config: ml_collections.ConfigDict, mesh,
@@ -76,17 +86,22 @@ def make_eval_step(model: AmosModel, config: ml_collections.ConfigDict, mesh,
 
 def evaluate(eval_step_fn, params, batches, seed_key, mesh) -> dict[str, float]:
   """Runs the eval step over `batches` (host-local numpy) and returns averaged metrics."""
-  totals, histograms, tokens = None, 0.0, 0.0
+  totals, histograms, targets, tokens = None, 0.0, 0.0, 0.0
   for index, batch in enumerate(batches):
-    metrics, batch_histograms, batch_tokens = eval_step_fn(
+    metrics, batch_histograms, batch_targets, batch_tokens = eval_step_fn(
         params, step_lib.shard_batch(batch, mesh), jax.random.fold_in(seed_key, index))
     metrics = jax.device_get(metrics)
     totals = metrics if totals is None else jax.tree_util.tree_map(
         np.add, totals, metrics)
     histograms = histograms + np.asarray(batch_histograms)
+    targets = targets + np.asarray(batch_targets, np.float64)
     tokens += float(batch_tokens)
   if totals is None:
     raise errors.InputError("The evaluation split produced no batches.")
   results = {f"eval/{name}": float(value) / max(tokens, 1.0) for name, value in totals.items()}
   results["eval/rtd_auc"] = auc_from_histograms(histograms)
+  # What a generator that ignores its input scores on the same masked slots: the reference
+  # that tells a generator using its context from one that learned token frequencies only.
+  # The token is picked on these slots themselves, so no constant guess scores more.
+  results["eval/mlm_unigram_accuracy"] = float(np.max(targets) / max(np.sum(targets), 1.0))
   return results

@@ -181,7 +181,7 @@ def _train(config: ml_collections.ConfigDict, workdir: str, stop_at_step: int | 
     return checkpointer.save(step, state, {"step": step, "fingerprint": prepared.fingerprint},
                              force=force)
 
-  writer = metric_logging.create_writer(workdir)
+  writer = metric_logging.create_writer(workdir, start_step)
   flops_per_token = sum(flops_lib.flops_per_token(config).values())
   peak = _peak_flops(config)
   tokens_per_step = config.batch_size * config.seq_len

@@ -23,8 +23,16 @@ except ImportError:  # No TensorFlow (or no clu): metrics.jsonl only.
 class JsonlWriter(metric_writers.MetricWriter if metric_writers else object):
   """Appends one JSON object per step with scalars: {"step": ..., name: value, ...}."""
 
-  def __init__(self, path: str | None):
-    """path None: a writer that keeps nothing (the other hosts' writer, without clu)."""
+  def __init__(self, path: str | None, start_step: int | None = None):
+    """path None: a writer that keeps nothing (the other hosts' writer, without clu).
+
+    start_step: the step the run starts or resumes at. Records after it are dropped first:
+    a run that resumes from an older checkpoint (or starts over with none) logs those steps
+    again, and two records of one step would double its time in throughput sums and draw
+    two curves in the plots.
+    """
+    if path and start_step is not None and os.path.exists(path):
+      _keep_records_through(path, start_step)
     self._file = open(path, "a", encoding="utf-8") if path else None
 
   def write_scalars(self, step: int, scalars: Mapping[str, Any]):
@@ -67,27 +75,49 @@ class JsonlWriter(metric_writers.MetricWriter if metric_writers else object):
       self._file.close()
 
 
+def _keep_records_through(path: str, step: int):
+  """Rewrites metrics.jsonl without the records after `step`, and without a line a crash
+  left half-written; leaves the file untouched when there is nothing to drop."""
+  with open(path, encoding="utf-8") as file:
+    lines = file.readlines()
+  kept = []
+  for line in lines:
+    try:
+      if json.loads(line)["step"] <= step:
+        kept.append(line if line.endswith("\n") else line + "\n")
+    except (ValueError, KeyError, TypeError):
+      pass  # A torn last line, or not a record.
+  if len(kept) == len(lines) and all(line.endswith("\n") for line in lines):
+    return
+  logging.info("%s: dropped %d records after step %d, which this run logs again.", path,
+               len(lines) - len(kept), step)
+  partial = path + ".partial"
+  with open(partial, "w", encoding="utf-8") as file:
+    file.writelines(kept)
+  os.replace(partial, path)  # Atomic: a crash here leaves the old file or the new one.
+
+
 def writes_tensorboard() -> bool:
   """Whether create_writer writes TensorBoard events (clu, and so TF, can be imported)."""
   return metric_writers is not None
 
 
-def create_writer(workdir: str):
+def create_writer(workdir: str, start_step: int | None = None):
   """TensorBoard (written asynchronously) + metrics.jsonl on the first host; none elsewhere.
-  Returns a clu MetricWriter, or without clu a JsonlWriter."""
+  Returns a clu MetricWriter, or without clu a JsonlWriter. start_step: see JsonlWriter."""
   if not writes_tensorboard():
     if jax.process_index() > 0:
       return JsonlWriter(None)
     logging.warning("clu's metric writers cannot be imported (they need TensorFlow): no "
                     "TensorBoard events; metrics go to %s only.",
                     os.path.join(workdir, "metrics.jsonl"))
-    return JsonlWriter(os.path.join(workdir, "metrics.jsonl"))
+    return JsonlWriter(os.path.join(workdir, "metrics.jsonl"), start_step)
   if jax.process_index() > 0:
     return metric_writers.MultiWriter([])
   return metric_writers.MultiWriter([
       metric_writers.AsyncWriter(
           metric_writers.SummaryWriter(os.path.join(workdir, "tensorboard"))),
-      JsonlWriter(os.path.join(workdir, "metrics.jsonl")),
+      JsonlWriter(os.path.join(workdir, "metrics.jsonl"), start_step),
   ])
 
 

@@ -62,7 +62,7 @@ def flops_per_token(config: ml_collections.ConfigDict) -> dict[str, float]:
       "mlm_heads": 6 * len(depths) * (hidden * embedding + embedding * vocab) * slots_per_token,
       # w . f per depth; its backward runs only with the adversarial gradient.
       "mixture": (6 if adversarial else 2) * len(depths) * hidden * slots_per_token,
-      # The backward's [P, H] x [H, V] product g @ E^T.
+      # The backward's [P, E] x [E, V] product g @ E^T.
       "one_hot_embedding": (2 * vocab * embedding * slots_per_token) if adversarial else 0.0,
   }
 

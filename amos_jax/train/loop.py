@@ -7,7 +7,6 @@ SIGTERM (or a multi-host preemption notice) saves at the next step boundary and 
 """
 
 import itertools
-import json
 import logging
 import os
 import signal
@@ -23,6 +22,7 @@ from amos_jax import errors
 from amos_jax import summaries
 from amos_jax.data import pipeline
 from amos_jax.data import prepare as prepare_lib
+from amos_jax.formats import json_files
 from amos_jax.models import amos
 from amos_jax.train import build as build_lib
 from amos_jax.train import checkpointing
@@ -73,8 +73,7 @@ def _keep_recorded_architecture(config: ml_collections.ConfigDict, workdir: str)
   path = os.path.join(workdir, "config.json")
   if not os.path.isfile(path):
     return
-  with open(path, encoding="utf-8") as file:
-    recorded = (json.load(file).get("model") or {})
+  recorded = json_files.read_dict(path).get("model") or {}  # Damaged: an error naming it.
   for key, legacy in amos.ARCHITECTURE_DEFAULTS.items():
     if key not in recorded and config.model.get(key) != legacy:
       logging.warning("%s predates model.%s: keeping %r, the value its run was trained with.",

@@ -21,8 +21,8 @@ steps and fine-tunes each, for the gain against pretraining minutes (quality_cur
 These are points along ONE run whose learning rate decays to 0 at its last step, not runs
 with budgets of their own, which would each end with a decayed rate.
 
-Every finished step is kept: a rerun resumes a pretraining run where it stopped, and skips
-finished pretraining and fine-tuning runs, so the command can run for hours in the
+Every finished step is kept: a rerun resumes a pretraining run where it stopped, skips
+finished pretraining runs and fine-tuning seeds, so the command can run for hours in the
 background and be restarted.
 
 The shared sst2/dev.tsv is a held-out slice of GLUE SST-2 *train* (6,735 rows), not GLUE's

@@ -3,6 +3,7 @@
 import json
 import os
 import random
+import shutil
 import subprocess
 import sys
 
@@ -11,6 +12,7 @@ import numpy as np
 import pytest
 
 from amos_jax import config_validation
+from amos_jax import errors
 from amos_jax import export
 from amos_jax.finetune import seeds
 from amos_jax.formats import flax_export
@@ -103,6 +105,45 @@ def test_learns_a_separable_task_and_records_every_seed(sst2_run, workdir):
     assert seed["checkpoint"] == os.path.join(out, f"seed_{seed['seed']}", "best")
   accuracies = [s["best"]["metrics"]["validation"]["accuracy"] for s in results["seeds"]]
   assert results["median"] == {"validation": {"accuracy": float(np.median(accuracies))}}
+
+
+def test_a_rerun_trains_only_the_seeds_it_has_not_finished(sst2_run, workdir, glue_dir,
+                                                           tmp_path, monkeypatch, caplog):
+  out, results = sst2_run
+  rerun = str(tmp_path / "rerun")
+  shutil.copytree(out, rerun)
+  # As if killed while training seed 2: results.json holds seeds 0 and 1.
+  finished = [dict(record, checkpoint=os.path.join(rerun, f"seed_{record['seed']}", "best"))
+              for record in results["seeds"][:2]]
+  seeds.write_json(os.path.join(rerun, seeds.RESULTS_FILE),
+                   dict(results, seeds=finished, median=seeds.median(finished)))
+  trained = []
+  train_seed = seeds._Run.train_seed
+
+  def recording_train_seed(self, seed, *args):
+    trained.append(seed)
+    return train_seed(self, seed, *args)
+
+  monkeypatch.setattr(seeds._Run, "train_seed", recording_train_seed)
+  config = make_config("sst2", workdir, glue_dir, seeds=(0, 1, 2), num_epochs=5)
+  resumed = finetune.finetune_and_evaluate(config, rerun)
+  assert trained == [2]
+  assert resumed["seeds"][:2] == json.loads(json.dumps(finished))
+  assert resumed["seeds"][2]["best"] == results["seeds"][2]["best"]  # Deterministic seeds.
+  assert resumed["median"] == results["median"]
+
+  # Other settings: every seed trains again and the log says the old results are replaced.
+  trained.clear()
+  changed = make_config("sst2", workdir, glue_dir, seeds=(0, 1), num_epochs=1)
+  replaced = finetune.finetune_and_evaluate(changed, rerun)
+  assert trained == [0, 1] and [s["num_train_steps"] for s in replaced["seeds"]] == [8, 8]
+  assert "holds results of other settings; this run replaces them" in caplog.text
+
+  # A damaged results.json is named, not silently replaced.
+  with open(os.path.join(rerun, seeds.RESULTS_FILE), "w") as f:
+    f.write('{"task": "ss')
+  with pytest.raises(errors.InputError, match=f"{rerun}/results.json is not valid JSON"):
+    finetune.finetune_and_evaluate(changed, rerun)
 
 
 def test_eval_only_on_the_kept_export_reproduces_the_best_score(sst2_run, glue_dir, tmp_path):

@@ -5,7 +5,8 @@ is fresh, trained data-parallel with the resolved recipe and scored on dev after
 (or every `eval_every_steps`). The best evaluation by the task's primary metric is kept as a
 fine-tuned export in `workdir/seed_<s>/best`, beside the files the task writes for it (SQuAD's
 predictions). After every seed `workdir/results.json` is rewritten with the per-seed results
-and the median over seeds.
+and the median over seeds; a rerun with the same settings keeps the seeds it holds and trains
+only the others, so a killed run loses at most the seed it was training.
 
 A task supplies (see `Task`): its model, per-example losses, dev evaluation and export.
 """
@@ -26,6 +27,7 @@ from amos_jax.finetune import config as config_lib
 from amos_jax.finetune import predict as predict_lib
 from amos_jax.finetune import recipes
 from amos_jax.finetune import step as step_lib
+from amos_jax.formats import json_files
 from amos_jax.formats import loaded
 from amos_jax.train import step as train_step_lib
 from amos_jax.train import workdir_lock
@@ -136,8 +138,8 @@ class _Run:
         create_train_state(self.initial_params(seed), self.optimizer), self.mesh)
     dropout_key = jax.random.fold_in(jax.random.key(seed), 1)
     order_rng = np.random.default_rng(seed)
-    seed_dir = os.path.join(workdir, f"seed_{seed}")
-    best_dir = os.path.join(seed_dir, BEST_DIR)
+    best_dir = _best_dir(workdir, seed)
+    seed_dir = os.path.dirname(best_dir)
     history, best, losses, step = [], None, [], 0
     start = time.perf_counter()
     for epoch in range(self.recipe.num_epochs):
@@ -234,13 +236,51 @@ def _train_seeds(config, workdir: str, mesh, task: Task, init: loaded.Checkpoint
       "config": config.to_dict(),
       "seeds": [],
   }
+  finished = _finished_seeds(os.path.join(workdir, RESULTS_FILE), results)
   for seed in config.seeds:
-    results["seeds"].append(runner.train_seed(seed, train, workdir))
+    if seed in finished:
+      logging.info("seed %d: kept from %s (same settings; best dev %s)", seed,
+                   os.path.join(workdir, RESULTS_FILE), finished[seed]["best"]["metrics"])
+      results["seeds"].append(finished[seed])
+    else:
+      results["seeds"].append(runner.train_seed(seed, train, workdir))
     results["median"] = median(results["seeds"])
     write_json(os.path.join(workdir, RESULTS_FILE), results)
   logging.info("%s median over seeds %s: %s", task.name, list(config.seeds),
                results["median"])
   return results
+
+
+def _finished_seeds(results_path: str, results: dict) -> dict[int, dict]:
+  """{seed: record} of an earlier run into this workdir with the same settings, so that a run
+  killed mid-way (or rerun with more seeds) trains only the seeds it has not finished.
+
+  Same settings: every field of results.json but the seed list and the seeds' records,
+  including the whole fine-tuning config, the init checkpoint and its step. A seed counts only
+  if its kept export is still there. An earlier run with other settings is replaced, and the
+  log says so.
+  """
+  if not os.path.exists(results_path):
+    return {}
+  earlier = json_files.read_dict(results_path)
+  current = json.loads(json.dumps(results))  # Tuples become lists, as in the file.
+
+  def settings(record):
+    kept = {k: v for k, v in record.items() if k not in ("seeds", "median", "config")}
+    kept["config"] = {k: v for k, v in record.get("config", {}).items() if k != "seeds"}
+    return kept
+
+  if settings(earlier) != settings(current):
+    logging.warning("%s holds results of other settings; this run replaces them.", results_path)
+    return {}
+  workdir = os.path.dirname(results_path)
+  return {record["seed"]: record for record in earlier.get("seeds", [])
+          if record.get("checkpoint") == _best_dir(workdir, record["seed"])
+          and os.path.isdir(record["checkpoint"])}
+
+
+def _best_dir(workdir: str, seed: int) -> str:
+  return os.path.join(workdir, f"seed_{seed}", BEST_DIR)
 
 
 def evaluate_export(task: Task, model, params, config, mesh) -> tuple[Scores, dict]:

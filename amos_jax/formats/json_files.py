@@ -1,4 +1,4 @@
-"""The JSON files of checkpoint directories (config.json), read once for every format."""
+"""The project's JSON records (checkpoints' config.json, fine-tuning results.json), read one way."""
 
 import json
 import os
@@ -13,8 +13,8 @@ def read(path: str):
     with open(path, "rb") as f:
       return json.loads(f.read().decode("utf-8"))
   except (UnicodeDecodeError, json.JSONDecodeError) as e:
-    raise errors.InputError(f"{path} is not valid JSON ({e}): truncated, or not a "
-                            "checkpoint's config.") from e
+    raise errors.InputError(f"{path} is not valid JSON ({e}): truncated, or another kind of "
+                            "file.") from e
 
 
 def read_dict_or_none(path: str) -> dict | None:

@@ -47,6 +47,7 @@ host_memory.reexec_with_huge_pages()  # Before JAX allocates anything; see host_
 from absl import app, flags, logging
 import numpy as np
 
+from amos_jax import atomic_file
 from amos_jax import config_validation
 from amos_jax.finetune import seeds as seeds_lib
 from amos_jax.glue import finetune
@@ -110,12 +111,6 @@ def _read_json(path):
     return json.load(f)
 
 
-def _write_json(path, record):
-  with open(path + ".tmp", "w", encoding="utf-8") as f:
-    json.dump(record, f, indent=2)
-  os.replace(path + ".tmp", path)  # Never a half-written record taken as a finished run.
-
-
 def pretrain(name: str, preset: str, steps: int, keep_steps=()) -> dict:
   """Pretrains (or resumes, or reads the record of) one arm; returns its record.
 
@@ -158,7 +153,7 @@ def pretrain(name: str, preset: str, steps: int, keep_steps=()) -> dict:
             "quiet_seconds": steps * tokens_per_step / median_tokens_per_s,
             "tokens": steps * tokens_per_step, "eval": evals[steps],
             "evals": {str(step): scores for step, scores in sorted(evals.items())}}
-  _write_json(record_path, record)
+  atomic_file.write_json(record_path, record)
   return record
 
 
@@ -407,7 +402,7 @@ def main(argv):
     rows.append(row)
 
   flag_values = {flag.name: flag.value for flag in FLAGS.get_key_flags_for_module(sys.argv[0])}
-  _write_json(os.path.join(FLAGS.workdir, "quality.json"), {"flags": flag_values, "rows": rows})
+  atomic_file.write_json(os.path.join(FLAGS.workdir, "quality.json"), {"flags": flag_values, "rows": rows})
   plot(rows, os.path.join(FLAGS.workdir, "quality.png"))
   if FLAGS.curve_steps:
     plot_curve(rows, os.path.join(FLAGS.workdir, "quality_curve.png"))

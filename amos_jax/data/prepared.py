@@ -12,6 +12,7 @@ import os
 
 import numpy as np
 
+from amos_jax import atomic_file
 from amos_jax import errors
 from amos_jax import special_tokens
 from amos_jax.data import tokenizer as tokenizer_lib
@@ -129,7 +130,5 @@ def dump_metadata(metadata: dict, f):
 
 def write_metadata(directory: str, metadata: dict):
   """Writes metadata.json whole: readers see the old file or the new one, never a part."""
-  path = os.path.join(directory, METADATA_FILE)
-  with open(path + ".tmp", "w") as f:
+  with atomic_file.replacing(os.path.join(directory, METADATA_FILE)) as f:
     dump_metadata(metadata, f)
-  os.replace(path + ".tmp", path)

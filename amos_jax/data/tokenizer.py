@@ -9,6 +9,7 @@ from typing import Iterable, Sequence
 
 import sentencepiece as spm
 
+from amos_jax import atomic_file
 from amos_jax import errors
 from amos_jax import special_tokens
 
@@ -145,10 +146,8 @@ def train_tokenizer(lines: Iterable[str], model_path: str, *, vocab_size: int,
           f"it is too small or too uniform ({e}). Use more text or a smaller "
           "config.model.vocab_size.") from e
     raise
-  temporary = f"{model_path}.tmp-{os.getpid()}"
-  with open(temporary, "wb") as f:
+  with atomic_file.replacing(model_path, "wb") as f:
     f.write(model.getvalue())
-  os.replace(temporary, model_path)
   return load_tokenizer(model_path, vocab_size=vocab_size)
 
 

@@ -21,6 +21,7 @@ import jax
 import ml_collections
 import numpy as np
 
+from amos_jax import atomic_file
 from amos_jax import errors
 from amos_jax import summaries
 from amos_jax.finetune import config as config_lib
@@ -63,13 +64,9 @@ class Task(Protocol):
 
 
 def write_json(path: str, record: dict):
-  """Writes JSON atomically (temporary file, then rename), from process 0 only."""
-  if jax.process_index() != 0:
-    return
-  staging = f"{path}.tmp-{os.getpid()}"
-  with open(staging, "w", encoding="utf-8") as f:
-    json.dump(record, f, indent=2, sort_keys=True)
-  os.replace(staging, path)
+  """Writes JSON whole (atomic_file.py), from process 0 only."""
+  if jax.process_index() == 0:
+    atomic_file.write_json(path, record)
 
 
 def median(per_seed: list[dict]) -> Scores:

@@ -19,6 +19,8 @@ try:
 except ImportError:  # No TensorFlow (or no clu): metrics.jsonl only.
   metric_writers = None
 
+from amos_jax import atomic_file
+
 
 class JsonlWriter(metric_writers.MetricWriter if metric_writers else object):
   """Appends one JSON object per step with scalars: {"step": ..., name: value, ...}."""
@@ -91,10 +93,8 @@ def _keep_records_through(path: str, step: int):
     return
   logging.info("%s: dropped %d records after step %d, which this run logs again.", path,
                len(lines) - len(kept), step)
-  partial = path + ".partial"
-  with open(partial, "w", encoding="utf-8") as file:
+  with atomic_file.replacing(path) as file:  # A crash here leaves the old file or the new.
     file.writelines(kept)
-  os.replace(partial, path)  # Atomic: a crash here leaves the old file or the new one.
 
 
 def writes_tensorboard() -> bool:

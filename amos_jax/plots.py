@@ -8,7 +8,6 @@ throughput.png. `plot_metrics(records, out_dir)` does the same from a notebook.
 """
 
 import os
-import re
 from typing import Iterable, Sequence
 
 import matplotlib
@@ -18,8 +17,6 @@ import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
 
 from amos_jax import errors
 from amos_jax.train import metric_logging
-
-_DEPTH_KEY = re.compile(r"^(?P<name>.+)/depth_(?P<depth>\d+)$")
 
 
 class MetricsError(errors.InputError):
@@ -63,13 +60,7 @@ def _series(records: Sequence[dict], key: str):
 
 def _depth_keys(records: Sequence[dict], name: str) -> list[tuple[int, str]]:
   """[(depth, "name/depth_k"), ...] present in the records, shallowest first."""
-  found = set()
-  for record in records:
-    for key in record:
-      match = _DEPTH_KEY.match(key)
-      if match and match["name"] == name:
-        found.add((int(match["depth"]), key))
-  return sorted(found)
+  return metric_logging.depth_keys({key for record in records for key in record}, name)
 
 
 def _finish(fig, axes, path: str) -> str:

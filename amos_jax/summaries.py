@@ -28,9 +28,8 @@ def _metrics(values: dict) -> str:
 
 def _depth_values(results: dict, name: str) -> list[tuple[int, float]]:
   """[(k, results["eval/<name>/depth_k"]), ...], shallowest depth first."""
-  prefix = f"eval/{name}/depth_"
-  return sorted((int(key[len(prefix):]), value) for key, value in results.items()
-                if key.startswith(prefix))
+  return [(depth, results[key])
+          for depth, key in metric_logging.depth_keys(results, f"eval/{name}")]
 
 
 def eval_context(results: dict) -> list[tuple[str, str]]:

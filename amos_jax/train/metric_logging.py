@@ -9,7 +9,8 @@ images that lack it, metrics go to metrics.jsonl alone.
 import json
 import math
 import os
-from typing import Any, Mapping
+import re
+from typing import Any, Iterable, Mapping
 
 from absl import logging
 import jax
@@ -20,6 +21,19 @@ except ImportError:  # No TensorFlow (or no clu): metrics.jsonl only.
   metric_writers = None
 
 from amos_jax import atomic_file
+
+_DEPTH_KEY = re.compile(r"^(?P<name>.+)/depth_(?P<depth>\d+)$")
+
+
+def depth_keys(keys: Iterable[str], name: str) -> list[tuple[int, str]]:
+  """[(k, "<name>/depth_k"), ...] among `keys`, shallowest depth first: the per-depth
+  metrics the objective logs (mlm_loss, mlm_accuracy, mixture_weight; "eval/..." held out)."""
+  found = set()
+  for key in keys:
+    match = _DEPTH_KEY.match(key)
+    if match and match["name"] == name:
+      found.add((int(match["depth"]), key))
+  return sorted(found)
 
 
 class JsonlWriter(metric_writers.MetricWriter if metric_writers else object):

@@ -25,10 +25,11 @@ from amos_jax import host_memory
 
 host_memory.reexec_with_huge_pages()  # Before JAX allocates anything; see host_memory.py.
 
-from absl import app, flags
+from absl import flags
 import jax
 from ml_collections import config_flags
 
+from amos_jax import cli_errors
 from amos_jax.train import step as step_lib
 from benchmarks import hlo_categories
 from benchmarks import profile_table
@@ -106,4 +107,4 @@ def main(_):
 
 if __name__ == "__main__":
   flags.mark_flag_as_required("config")
-  app.run(main)
+  cli_errors.run(main)  # A bad flag or config value is one error line.

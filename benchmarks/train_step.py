@@ -18,11 +18,12 @@ from amos_jax import host_memory
 
 host_memory.reexec_with_huge_pages()  # Before JAX allocates anything; see host_memory.py.
 
-from absl import app, flags
+from absl import flags
 import jax
 import jax.numpy as jnp
 from ml_collections import config_flags
 
+from amos_jax import cli_errors
 from amos_jax.train import flops as flops_lib
 from amos_jax.train import step as step_lib
 from benchmarks import synthetic_step
@@ -86,4 +87,4 @@ def main(_):
 
 if __name__ == "__main__":
   flags.mark_flag_as_required("config")
-  app.run(main)
+  cli_errors.run(main)  # A bad flag or config value is one error line.

@@ -29,6 +29,18 @@ def test_train_step_benchmark_prints_throughput_and_mfu():
     assert line in out, out
 
 
+@pytest.mark.parametrize("script", ["benchmarks/train_step.py", "benchmarks/profile_step.py"])
+def test_step_benchmarks_name_a_bad_config_value_in_one_line(script):
+  result = subprocess.run(
+      [sys.executable, script, "--config=configs/tiny.py",
+       "--config.model.relative_position_bucket_function=t5"],
+      cwd=REPO, capture_output=True, text=True, timeout=240)
+  assert result.returncode == 2, result.stderr[-3000:]
+  assert result.stderr.strip().splitlines()[-1] == (
+      "error: config.model.relative_position_bucket_function='t5': expected one of "
+      "('t5_bidirectional', 'amos').")
+
+
 def test_input_pipeline_benchmark_prints_the_read_rate():
   out = run(["benchmarks/input_pipeline.py", "--vocab_size=1000",
              "--seq_len=64", "--batch_size=16", "--read_seconds=0.5"])

@@ -100,6 +100,41 @@ def test_transformers_encoders_match_amos_jax(tmp_path, wordpiece_vocab, kind):
     assert "ELECTRA's replaced-token head" in line
 
 
+@pytest.mark.parametrize("kind", ["bert", "electra_small"])
+def test_a_converted_bert_or_electra_exports_to_transformers(tmp_path, wordpiece_vocab, kind):
+  torch.manual_seed(0)
+  if kind == "bert":
+    model = transformers.BertModel(transformers.BertConfig(**BERT))
+  else:
+    model = transformers.ElectraModel(transformers.ElectraConfig(**BERT, embedding_size=16))
+  model.eval()
+  original = str(tmp_path / "original")
+  save_transformers_model(original, model, wordpiece_vocab)
+  rows, expected, mask = transformers_hidden(
+      model, transformers.AutoTokenizer.from_pretrained(original), TEXTS)
+
+  out = export.export_checkpoint(original, str(tmp_path / "hf"), export_format="hf")
+  tokenizer = transformers.AutoTokenizer.from_pretrained(out)
+  assert [tokenizer(t)["input_ids"] if isinstance(t, str) else tokenizer(*t)["input_ids"]
+          for t in TEXTS] == rows  # The original tokenizer's ids, pairs included.
+  assert tokenizer("a [MASK] b")["input_ids"] == transformers.AutoTokenizer.from_pretrained(
+      original)("a [MASK] b")["input_ids"]  # "[MASK]" in text is the special token, as BERT's.
+  exported = transformers.AutoModel.from_pretrained(out, trust_remote_code=True).eval()
+  ids, _ = padded(rows, tokenizer.pad_token_id)
+  with torch.no_grad():  # Segments from the [SEP]s inside the model: the pair's are BERT's.
+    hidden = exported(input_ids=torch.tensor(ids),
+                      attention_mask=torch.tensor(mask.astype(int))).last_hidden_state.numpy()
+  np.testing.assert_allclose(hidden[mask], expected[mask], atol=1e-4)
+  with open(os.path.join(out, "README.md"), encoding="utf-8") as f:
+    assert "BERT's WordPiece" in f.read()
+
+  # And back into amos_jax: the same ids and hidden states.
+  encoder = inference.load(out)
+  assert registry.load(out).kind == "hf_export" and encoder.tokenize(TEXTS) == rows
+  np.testing.assert_allclose(encoder.encode(TEXTS).hidden_states[mask], expected[mask],
+                             atol=1e-4)
+
+
 def test_a_vocab_txt_alone_gives_the_slow_tokenizers_ids(tmp_path, wordpiece_vocab):
   model = transformers.BertModel(transformers.BertConfig(**BERT))
   directory = str(tmp_path / "bert")

@@ -7,6 +7,8 @@ torch.
   modeling_amos_jax.py       }  trust_remote_code=True
   tokenizer.json, tokenizer_config.json   AutoTokenizer's fast tokenizer
   tokenizer.model            the SentencePiece model, for amos_jax reading the export back
+                             (a converted BERT/ELECTRA model has WordPiece's tokenizer.json
+                             alone, and config.json says so: hf_config.TOKENIZER_KEY)
   README.md                  the model card
 
 Writing needs `tokenizers`, `safetensors` and transformers (requirements-hf.txt); reading only
@@ -20,6 +22,7 @@ import shutil
 from amos_jax import errors
 from amos_jax.data import tokenizer as tokenizer_lib
 from amos_jax.data import tokenizer_kinds
+from amos_jax.data import wordpiece_tokenizer
 from amos_jax.formats import encoder_tree
 from amos_jax.formats import json_files
 from amos_jax.formats import loaded
@@ -36,33 +39,47 @@ CONFIG_FILE = "config.json"
 SENTENCEPIECE_FILE = "tokenizer.model"
 CARD_FILE = "README.md"
 CODE_FILES = (hf_config.CONFIGURATION_MODULE + ".py", hf_config.MODELING_MODULE + ".py")
+_TOKENIZER_KINDS = (tokenizer_kinds.SENTENCEPIECE, wordpiece_tokenizer.KIND)
 
 
 def write(out_dir: str, tree, model: dict, tokenizer, task, card: dict | None):
   """Writes every file of the export into `out_dir` from a checked TextEncoder or
   SequenceClassifier tree of numpy arrays and its amos_jax model config (a dict)."""
   from safetensors import numpy as safetensors_numpy
-  if tokenizer.kind != tokenizer_kinds.SENTENCEPIECE:
+  if tokenizer.kind not in _TOKENIZER_KINDS:
     raise errors.InputError(
-        f"The Hugging Face export converts amos_jax's SentencePiece tokenizers; this model's "
-        f"is {tokenizer.kind!r} (a converted checkpoint): export it with format 'flax'.")
-  tokenizer_path = tokenizer.model_path
+        f"The Hugging Face export converts amos_jax's SentencePiece and BERT/ELECTRA's "
+        f"WordPiece tokenizers; this model's is {tokenizer.kind!r} (the AMOS authors' "
+        "fairseq dictionary): export it with format 'flax'.")
   safetensors_numpy.save_file(weights.to_torch_tensors(tree),
                               os.path.join(out_dir, WEIGHTS_FILE), metadata={"format": "pt"})
-  config = hf_config.to_hf(model, task, model["param_dtype"])
+  config = hf_config.to_hf(model, task, model["param_dtype"], tokenizer.kind)
   with open(os.path.join(out_dir, CONFIG_FILE), "w", encoding="utf-8") as f:
     json.dump(config, f, indent=2, sort_keys=True)
   code_dir = os.path.dirname(os.path.abspath(hf_config.__file__))
   for name in CODE_FILES:
     shutil.copyfile(os.path.join(code_dir, name), os.path.join(out_dir, name))
-  shutil.copyfile(tokenizer_path, os.path.join(out_dir, SENTENCEPIECE_FILE))
-  tokenizer_files.write_tokenizer_files(tokenizer_path, out_dir,
-                                        model["max_position_embeddings"])
+  if tokenizer.kind == tokenizer_kinds.SENTENCEPIECE:
+    shutil.copyfile(tokenizer.model_path, os.path.join(out_dir, SENTENCEPIECE_FILE))
+    tokenizer_files.write_tokenizer_files(tokenizer.model_path, out_dir,
+                                          model["max_position_embeddings"])
+  else:
+    tokenizer_files.write_wordpiece_files(tokenizer, out_dir, model["max_position_embeddings"])
   with open(os.path.join(out_dir, CARD_FILE), "w", encoding="utf-8") as f:
     f.write(model_card.render(config, task, card or {}))
   for name in os.listdir(out_dir):  # On disk before the directory is renamed into place.
     with open(os.path.join(out_dir, name), "rb") as f:
       os.fsync(f.fileno())
+
+
+def _read_tokenizer(path: str, kind: str, vocab_size: int):
+  if kind == wordpiece_tokenizer.KIND:
+    return wordpiece_tokenizer.load(path, vocab_size)
+  tokenizer_path = os.path.join(path, SENTENCEPIECE_FILE)
+  if not os.path.isfile(tokenizer_path):
+    raise FileNotFoundError(f"{tokenizer_path} not found: amos_jax reads the SentencePiece "
+                            "model a Hugging Face export carries beside tokenizer.json.")
+  return tokenizer_lib.load_tokenizer(tokenizer_path, vocab_size)
 
 
 def recognise(path: str) -> bool:
@@ -77,11 +94,8 @@ def read(path: str, read_params: bool = True, step: int | None = None) -> loaded
   config_path = os.path.join(path, CONFIG_FILE)
   config = json_files.read_dict(config_path)
   model_config, task = hf_config.from_hf(config, config_path)
-  tokenizer_path = os.path.join(path, SENTENCEPIECE_FILE)
-  if not os.path.isfile(tokenizer_path):
-    raise FileNotFoundError(f"{tokenizer_path} not found: amos_jax reads the SentencePiece "
-                            "model a Hugging Face export carries beside tokenizer.json.")
-  tokenizer = tokenizer_lib.load_tokenizer(tokenizer_path, model_config.vocab_size)
+  tokenizer = _read_tokenizer(path, hf_config.tokenizer_kind(config, config_path),
+                              model_config.vocab_size)
   params = None
   if read_params:
     weights_path = os.path.join(path, WEIGHTS_FILE)

@@ -38,10 +38,15 @@ _RENAMED = (
     ("initializer_range", "init_std"),
 )
 _FLOAT_KEYS = ("hidden_dropout_prob", "initializer_range")
+# Which tokenizer the export carries, for amos_jax reading it back: "sentencepiece"
+# (amos_jax's own; exports without the key) or "wordpiece" (a converted BERT/ELECTRA model).
+TOKENIZER_KEY = "amos_jax_tokenizer"
+_TOKENIZER_KINDS = ("sentencepiece", "wordpiece")
 
 
-def to_hf(model: dict, task, param_dtype: str) -> dict:
-  """config.json contents for an amos_jax model config (a dict) and an optional task."""
+def to_hf(model: dict, task, param_dtype: str, tokenizer_kind: str = "sentencepiece") -> dict:
+  """config.json contents for an amos_jax model config (a dict), an optional task and the
+  kind of tokenizer written beside it."""
   config = {hf_name: model[name] for hf_name, name in _RENAMED}
   config.update(
       model_type=MODEL_TYPE,
@@ -57,6 +62,7 @@ def to_hf(model: dict, task, param_dtype: str) -> dict:
       dtype=param_dtype,
       tie_word_embeddings=False,
   )
+  config[TOKENIZER_KEY] = tokenizer_kind
   model_config = ml_collections.ConfigDict(model)
   config.update({key: amos.architecture_option(model_config, key) for key in _OPTIONS})
   if task is not None:
@@ -101,6 +107,15 @@ def from_hf(config: dict, source: str):
   if config.get("architectures") == [CLASSIFIER_CLASS] or config.get("finetuning_task"):
     task = _task(config, source)
   return ml_collections.ConfigDict(model), task
+
+
+def tokenizer_kind(config: dict, source: str) -> str:
+  """The kind of tokenizer config.json says the export carries."""
+  kind = config.get(TOKENIZER_KEY, "sentencepiece")
+  if kind not in _TOKENIZER_KINDS:
+    raise errors.InputError(f"{source}: {TOKENIZER_KEY} is {kind!r}, expected one of "
+                            f"{list(_TOKENIZER_KINDS)}.")
+  return kind
 
 
 def _numpy_dtype(name: str, source: str):

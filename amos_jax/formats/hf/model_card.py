@@ -9,6 +9,11 @@ from amos_jax.formats.hf import hf_config
 # Pretraining config sections worth a reader's time; data paths and logging are left out.
 _PRETRAINING_KEYS = ("num_train_steps", "batch_size", "seq_len", "seed")
 _PRETRAINING_SECTIONS = ("objective", "optimizer")
+_TOKENIZER_NAMES = {"sentencepiece": "cased SentencePiece", "wordpiece": "BERT's WordPiece"}
+_ORIGINS = {
+    "sentencepiece": "The discriminator of an AMOS (or ELECTRA) pretraining run in amos_jax",
+    "wordpiece": "An encoder from a Hugging Face BERT or ELECTRA checkpoint, read by amos_jax",
+}
 
 
 def _read_json(path: str):
@@ -98,12 +103,13 @@ def render(config: dict, task, facts: dict) -> str:
   lines = ["---", "library_name: transformers", "tags:"] + [f"- {t}" for t in tags] + ["---"]
   lines += [
       "", "# amos_jax encoder", "",
-      f"The discriminator of an AMOS (or ELECTRA) pretraining run in amos_jax, exported to "
+      f"{_ORIGINS[config.get(hf_config.TOKENIZER_KEY, 'sentencepiece')]}, exported to "
       f"transformers ({facts.get('source', 'amos_jax export')}): a "
       f"{config['num_hidden_layers']}-layer post-LN Transformer encoder, hidden size "
       f"{config['hidden_size']}, {config['num_attention_heads']} heads, FFN "
-      f"{config['intermediate_size']}, vocabulary {config['vocab_size']} (cased "
-      f"SentencePiece), {config['max_position_embeddings']} learned positions plus a "
+      f"{config['intermediate_size']}, vocabulary {config['vocab_size']} "
+      f"({_TOKENIZER_NAMES[config.get(hf_config.TOKENIZER_KEY, 'sentencepiece')]}), "
+      f"{config['max_position_embeddings']} learned positions plus a "
       f"relative position bias of {config['relative_position_buckets']} "
       f"{config['relative_position_bucket_function']} buckets up to distance "
       f"{config['relative_position_max_distance']}.",

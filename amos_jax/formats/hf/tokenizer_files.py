@@ -100,6 +100,22 @@ def build_tokenizer(sentencepiece_path: str):
 def write_tokenizer_files(sentencepiece_path: str, out_dir: str, max_length: int):
   """Writes tokenizer.json and tokenizer_config.json (AutoTokenizer reads both)."""
   build_tokenizer(sentencepiece_path).save(os.path.join(out_dir, TOKENIZER_JSON))
+  # As SentencePiece: "[MASK]" in text is characters, not the special token.
+  _write_config(out_dir, max_length, split_special_tokens=True)
+
+
+def write_wordpiece_files(tokenizer, out_dir: str, max_length: int):
+  """tokenizer.json and tokenizer_config.json of a converted BERT/ELECTRA checkpoint's
+  WordPiece tokenizer (data/wordpiece_tokenizer.py): its own pipeline, saved as it is, so
+  AutoTokenizer gives the ids the original tokenizer gives."""
+  tokenizer.save(out_dir)  # tokenizer.json
+  # As BERT's tokenizer: "[MASK]" in text is the special token.
+  _write_config(out_dir, max_length, split_special_tokens=False)
+
+
+def _write_config(out_dir: str, max_length: int, split_special_tokens: bool):
+  # The pieces are the same strings in both kinds (wordpiece_tokenizer checks its vocabulary
+  # has them); their ids are each tokenizer's own.
   config = {
       "tokenizer_class": "PreTrainedTokenizerFast",
       "pad_token": special_tokens.PAD, "unk_token": special_tokens.UNK,
@@ -107,8 +123,8 @@ def write_tokenizer_files(sentencepiece_path: str, out_dir: str, max_length: int
       "mask_token": special_tokens.MASK,
       "model_max_length": max_length,
       "padding_side": "right",  # amos_jax's encoder is trained on right-padded rows.
-      # As SentencePiece: "[MASK]" in text is characters, not the special token.
-      "split_special_tokens": True,
+      "split_special_tokens": split_special_tokens,
+      # Segments come from the [SEP] tokens inside the model, as in amos_jax.
       "model_input_names": ["input_ids", "attention_mask"],
       "clean_up_tokenization_spaces": False,
   }

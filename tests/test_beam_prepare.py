@@ -88,6 +88,45 @@ def test_one_worker_and_several_processes_write_the_local_drivers_bytes(corpus, 
     assert _prepare(_config(corpus, beam.directory)).metadata == data.metadata  # A no-op.
 
 
+def test_a_converted_checkpoints_wordpiece_tokenizer_gives_the_local_drivers_bytes(
+    corpus, tmp_path, monkeypatch):
+  pytest.importorskip("tokenizers")
+  import glob  # pylint: disable=g-import-not-at-top
+  from tokenizers.implementations import BertWordPieceTokenizer  # pylint: disable=g-import-not-at-top
+  from amos_jax.data import beam_prepare  # pylint: disable=g-import-not-at-top
+  from amos_jax.data import wordpiece_tokenizer  # pylint: disable=g-import-not-at-top
+  trainer = BertWordPieceTokenizer(lowercase=False)
+  with open(sorted(glob.glob(corpus))[0], encoding="utf-8") as f:
+    trainer.train_from_iterator(f.read().split("\n"), vocab_size=VOCAB,
+                                special_tokens=["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"])
+  trainer.save_model(str(tmp_path))
+  tokenizer = wordpiece_tokenizer.load(str(tmp_path))  # From vocab.txt, as a BERT directory.
+
+  def prepare(runner, name):
+    return prepare_lib.prepare(_config(corpus, tmp_path / name, runner=runner), seq_len=SEQ_LEN,
+                               vocab_size=VOCAB, workdir="/unused", tokenizer=tokenizer)
+
+  local = prepare("local", "local")
+  assert local.metadata["tokenizer"]["kind"] == "wordpiece"
+  # A Beam run that stops before metadata.json, then its rerun: the plan is of the same
+  # inputs (the given tokenizer's vocabulary among them) and every unit is already done.
+  write_metadata = beam_prepare._write_metadata
+
+  def stopped(*args):
+    monkeypatch.setattr(beam_prepare, "_write_metadata", write_metadata)
+    raise RuntimeError("stopped before metadata.json")
+
+  monkeypatch.setattr(beam_prepare, "_write_metadata", stopped)
+  with pytest.raises(RuntimeError, match="stopped before metadata.json"):
+    prepare("beam", "beam")
+  assert os.path.isfile(tmp_path / "beam" / prepared_lib.UNFINISHED_DIR / "plan.json")
+  beam = prepare("beam", "beam")
+  assert beam.metadata == local.metadata
+  found, expected = _contents(beam.directory), _contents(local.directory)
+  assert sorted(found) == sorted(expected) and "tokenizer.json" in found
+  assert [name for name in found if found[name] != expected[name]] == []
+
+
 _KILL_AT_FOURTH_UNIT = """
 import json, os, signal, sys
 from amos_jax.data import packing, prepare, work_units

@@ -12,13 +12,14 @@ from the units' records. Every byte goes through Beam's filesystems (beam_files.
 into prepared_dir, as an object store cannot rename a directory:
 
   tokenizer.model, then _unfinished/plan.json    the inputs this directory is being made of
+                                                 (a given tokenizer: its own files instead)
   <split>-<unit>-<part>.npy, then _unfinished/units/<unit>.json   a unit's shards, its record
   _unfinished/errors/<unit>.txt                  why a unit could not be read (bad input)
   metadata.json                                  last: the directory is complete
 
 Readers refuse a directory without metadata.json (prepared.load_prepared). A run that was
 killed or failed is rerun with the same command: it finds its plan (the same inputs, or an
-error naming what changed), keeps tokenizer.model and runs only the units without a record.
+error naming what changed), keeps the tokenizer and runs only the units without a record.
 Bad input (a unit that cannot be read, no text at all) is an error naming the file, after
 which the directory is removed: fixing the input changes what every unit is made of.
 Once metadata.json is written, _unfinished/ is deleted, and the directory holds the same
@@ -47,6 +48,7 @@ from amos_jax.data import input_identity
 from amos_jax.data import prepare as prepare_lib
 from amos_jax.data import prepared as prepared_lib
 from amos_jax.data import tokenizer as tokenizer_lib
+from amos_jax.data import tokenizer_kinds
 from amos_jax.data import work_units
 from amos_jax.data.prepared import METADATA_FILE, TOKENIZER_FILE, UNFINISHED_DIR, PreparedData
 
@@ -74,9 +76,10 @@ def pipeline_options(text: str) -> PipelineOptions:
 
 
 def prepare(data_config, *, seq_len: int, vocab_size: int, directory: str,
-            pipeline_options_text: str) -> PreparedData:
+            pipeline_options_text: str, tokenizer=None) -> PreparedData:
   """prepare.prepare with data.runner="beam": see the module docstring. Without a --runner
-  in `pipeline_options_text`, Beam runs the DirectRunner."""
+  in `pipeline_options_text`, Beam runs the DirectRunner. A given `tokenizer` (a converted
+  checkpoint's) is shipped instead of one made, as its files: tokenizer.json for WordPiece."""
   options = pipeline_options(pipeline_options_text)
   beam_files.FileSystems.set_options(options)  # Credentials and project of gs:// and s3://.
   lock = contextlib.nullcontext()
@@ -85,7 +88,7 @@ def prepare(data_config, *, seq_len: int, vocab_size: int, directory: str,
     os.makedirs(os.path.dirname(directory), exist_ok=True)
     lock = atomic_dir.exclusive_lock(directory + ".lock")  # Takes turns with the local driver.
   with lock:
-    return _prepare(data_config, seq_len, vocab_size, directory, options)
+    return _prepare(data_config, seq_len, vocab_size, directory, options, tokenizer)
 
 
 def _read_metadata(path: str) -> dict:
@@ -99,7 +102,7 @@ def _write_metadata(directory: str, metadata: dict):
 
 
 def _prepare(data_config, seq_len: int, vocab_size: int, directory: str,
-             options: PipelineOptions) -> PreparedData:
+             options: PipelineOptions, given_tokenizer) -> PreparedData:
   files = beam_files.BeamFiles()
   unfinished = beam_files.join(directory, UNFINISHED_DIR)
   metadata_path = beam_files.join(directory, METADATA_FILE)
@@ -108,25 +111,28 @@ def _prepare(data_config, seq_len: int, vocab_size: int, directory: str,
     inputs, file_stats = input_identity.inputs_and_file_stats(
         data_config, seq_len, vocab_size,
         input_identity.recorded_file_stats(found.metadata), files)
+    prepare_lib.identify_tokenizer(inputs, given_tokenizer)
     beam_files.delete(unfinished)  # Left by a run killed right after writing metadata.json.
     return prepare_lib.found_prepared(found, inputs, file_stats,
                                       write_metadata=_write_metadata)
   inputs, file_stats = input_identity.inputs_and_file_stats(data_config, seq_len, vocab_size,
                                                             {}, files)
+  prepare_lib.identify_tokenizer(inputs, given_tokenizer)
   units = prepare_lib.plan_units(data_config, file_stats)
 
   start = time.time()
   with tempfile.TemporaryDirectory() as local:
-    model_path = os.path.join(local, TOKENIZER_FILE)
-    tokenizer = _plan_and_tokenizer(data_config, directory, inputs, units, model_path, files)
+    tokenizer, names = _plan_and_tokenizer(data_config, directory, inputs, units, local,
+                                           files, given_tokenizer)
     tokenizer_seconds = time.time() - start
 
     start = time.time()
     try:
-      _run_units(data_config, directory, units, tokenizer, inputs, options)
+      _run_units(data_config, directory, units, tokenizer, names, local, inputs, options)
       records = _records(directory, units)
-      metadata = prepare_lib.metadata_of(data_config, inputs, file_stats, tokenizer,
-                                         input_identity.sha256_file(model_path), records)
+      metadata = prepare_lib.metadata_of(
+          data_config, inputs, file_stats, tokenizer,
+          input_identity.sha256_file(os.path.join(local, names[0])), records, names)
     except errors.InputError:
       # Bad input: fixing it changes the inputs, which no unit done so far was made of. The
       # directory holds only this preparation's files (checked before the plan was written).
@@ -139,38 +145,64 @@ def _prepare(data_config, seq_len: int, vocab_size: int, directory: str,
   return PreparedData(directory=directory, metadata=metadata, timing=timing)
 
 
-def _plan_and_tokenizer(data_config, directory: str, inputs: dict, units: list,
-                        model_path: str, files) -> tokenizer_lib.Tokenizer:
-  """The tokenizer at the local `model_path`: a rerun's, read back, or made now and written
-  to `directory` with the plan after it."""
+def _plan_and_tokenizer(data_config, directory: str, inputs: dict, units: list, local: str,
+                        files, given_tokenizer) -> tuple[object, list[str]]:
+  """(the tokenizer, the names of its files in the `local` directory): a rerun's, read back,
+  or made now (or the given one, saved) and written to `directory` with the plan after it."""
   plan_path = beam_files.join(directory, UNFINISHED_DIR, _PLAN_FILE)
+  model_path = os.path.join(local, TOKENIZER_FILE)
   shipped_path = beam_files.join(directory, TOKENIZER_FILE)
+  if given_tokenizer is not None:
+    # Saved the same way as the local driver saves it; the plan's inputs identify it.
+    names = given_tokenizer.save(local)
+    if not beam_files.exists(plan_path):
+      _check_empty(directory)
+      for name in names:
+        with open(os.path.join(local, name), "rb") as f:
+          beam_files.write_whole(beam_files.join(directory, name), f.read())
+      _write_plan(plan_path, inputs, units)
+    else:
+      _check_plan(plan_path, directory, inputs, units)
+    return given_tokenizer, names
   if beam_files.exists(plan_path):
-    plan = json.loads(beam_files.read_bytes(plan_path))
-    changed = input_identity.changed_inputs(plan["inputs"], inputs)
-    if changed:
-      raise errors.InputError(
-          f"{directory} holds an unfinished preparation of other inputs ({changed}). Delete it "
-          "or set data.prepared_dir to a new directory.")
+    _check_plan(plan_path, directory, inputs, units)
     with open(model_path, "wb") as f:
       f.write(beam_files.read_bytes(shipped_path))
     tokenizer = tokenizer_lib.load_tokenizer(model_path, vocab_size=inputs["vocab_size"])
-    done = len(beam_files.listing(beam_files.join(directory, UNFINISHED_DIR, "units")))
-    logging.info("Resuming the preparation in %s: %d of %d units done.", directory, done,
-                 len(units))
-    return tokenizer
+    return tokenizer, [TOKENIZER_FILE]
+  _check_empty(directory)
+  tokenizer = prepare_lib.make_tokenizer(data_config, units, model_path, inputs["vocab_size"],
+                                         files)
+  with open(model_path, "rb") as f:
+    beam_files.write_whole(shipped_path, f.read())
+  _write_plan(plan_path, inputs, units)
+  return tokenizer, [TOKENIZER_FILE]
+
+
+def _check_empty(directory: str):
   if beam_files.listing(directory):
     raise FileExistsError(
         f"{directory} is not empty but has no {METADATA_FILE} nor an unfinished preparation's "
         f"{UNFINISHED_DIR}/{_PLAN_FILE}, so amos_jax did not write it. Delete it or set "
         "data.prepared_dir to another directory.")
-  tokenizer = prepare_lib.make_tokenizer(data_config, units, model_path, inputs["vocab_size"],
-                                         files)
-  with open(model_path, "rb") as f:
-    beam_files.write_whole(shipped_path, f.read())
+
+
+def _write_plan(plan_path: str, inputs: dict, units: list):
   plan = dict(inputs=inputs, units=len(units))
   beam_files.write_whole(plan_path, json.dumps(plan, indent=1).encode())  # After the model.
-  return tokenizer
+
+
+def _check_plan(plan_path: str, directory: str, inputs: dict, units: list):
+  """A rerun's plan must be of the same inputs: an error naming what changed otherwise."""
+  plan = json.loads(beam_files.read_bytes(plan_path))
+  changed = input_identity.changed_inputs(plan["inputs"], inputs)
+  if changed:
+    raise errors.InputError(
+        f"{directory} holds an unfinished preparation of other inputs ({changed}). Delete it "
+        "or set data.prepared_dir to a new directory.")
+  done = len(beam_files.listing(beam_files.join(directory, UNFINISHED_DIR, "units")))
+  logging.info("Resuming the preparation in %s: %d of %d units done.", directory, done,
+               len(units))
 
 
 def _record_path(directory: str, unit: int) -> str:
@@ -181,8 +213,8 @@ def _error_path(directory: str, unit: int) -> str:
   return beam_files.join(directory, UNFINISHED_DIR, "errors", f"{unit:06d}.txt")
 
 
-def _run_units(data_config, directory: str, units: list, tokenizer, inputs: dict,
-               options: PipelineOptions):
+def _run_units(data_config, directory: str, units: list, tokenizer, names: list[str],
+               local: str, inputs: dict, options: PipelineOptions):
   """Runs the units that have no record yet as a Beam pipeline; an error naming the first
   unit's bad input if any could not be read."""
   errors_dir = beam_files.join(directory, UNFINISHED_DIR, "errors")
@@ -190,10 +222,13 @@ def _run_units(data_config, directory: str, units: list, tokenizer, inputs: dict
   done = set(beam_files.listing(beam_files.join(directory, UNFINISHED_DIR, "units")))
   pending = [unit for unit in units if _record_path(directory, unit.index) not in done]
   if pending:
-    with open(tokenizer.model_path, "rb") as f:
-      model = f.read()
+    shipped = {}
+    for name in names:
+      with open(os.path.join(local, name), "rb") as f:
+        shipped[name] = f.read()
     prepare_unit = _PrepareUnit(
-        directory=directory, data_config=data_config.to_dict(), model=model,
+        directory=directory, data_config=data_config.to_dict(), kind=tokenizer.kind,
+        tokenizer_files=shipped,
         vocab_size=inputs["vocab_size"], seq_len=inputs["seq_len"],
         shard_rows=prepare_lib.shard_rows(data_config, inputs["seq_len"]),
         # One tokenizer thread per DoFn: runners run a DoFn per core already.
@@ -243,10 +278,12 @@ def _records(directory: str, units: list) -> list[dict]:
 class _PrepareUnit(beam.DoFn):
   """work_units.prepare_unit on a worker: shards, then the record, into the directory."""
 
-  def __init__(self, *, directory: str, data_config: dict, model: bytes, vocab_size: int,
-               seq_len: int, shard_rows: int, num_threads: int):
+  def __init__(self, *, directory: str, data_config: dict, kind: str,
+               tokenizer_files: dict[str, bytes], vocab_size: int, seq_len: int,
+               shard_rows: int, num_threads: int):
     super().__init__()
-    self.directory, self.config_dict, self.model = directory, data_config, model
+    self.directory, self.config_dict = directory, data_config
+    self.kind, self.tokenizer_files = kind, tokenizer_files
     self.vocab_size, self.seq_len, self.shard_rows = vocab_size, seq_len, shard_rows
     self.num_threads = num_threads
 
@@ -254,10 +291,10 @@ class _PrepareUnit(beam.DoFn):
     self.data_config = ml_collections.ConfigDict(self.config_dict)
     self.files = beam_files.BeamFiles()
     self.local = tempfile.mkdtemp(prefix="amos_jax_tokenizer_")
-    path = os.path.join(self.local, TOKENIZER_FILE)
-    with open(path, "wb") as f:
-      f.write(self.model)
-    self.tokenizer = tokenizer_lib.load_tokenizer(path, vocab_size=self.vocab_size)
+    for name, content in self.tokenizer_files.items():
+      with open(os.path.join(self.local, name), "wb") as f:
+        f.write(content)
+    self.tokenizer = tokenizer_kinds.load(self.kind, self.local, vocab_size=self.vocab_size)
 
   def process(self, element):
     unit = work_units.Unit(*element)

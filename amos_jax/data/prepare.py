@@ -63,18 +63,13 @@ def prepare(data_config, *, seq_len: int, vocab_size: int, workdir: str,
     beam_pipeline_options: with data.runner="beam", Beam's options (beam_prepare.py).
     tokenizer: a tokenizer to prepare with instead of data.tokenizer_path or a trained one:
       a converted checkpoint's (data/tokenizer_kinds.py), whose ids and special tokens the
-      rows then use. The local driver only.
+      rows then use.
   Returns:
     The prepared data.
   """
   check_settings(data_config, seq_len, beam_pipeline_options)
   directory = data_config.prepared_dir or os.path.join(workdir, "data")
   if data_config.runner == "beam":
-    if tokenizer is not None:
-      raise errors.InputError(
-          "Pretraining from a converted checkpoint prepares its data with the checkpoint's "
-          "own tokenizer, which the Beam driver does not ship yet: use the local driver "
-          "(data.runner=local).")
     try:
       from amos_jax.data import beam_prepare  # pylint: disable=g-import-not-at-top
     except ImportError as e:
@@ -85,7 +80,8 @@ def prepare(data_config, *, seq_len: int, vocab_size: int, workdir: str,
           "requirements-beam.txt -c requirements.txt (or pip install '.[beam]').") from e
     prepared = beam_prepare.prepare(data_config, seq_len=seq_len, vocab_size=vocab_size,
                                     directory=directory,
-                                    pipeline_options_text=beam_pipeline_options)
+                                    pipeline_options_text=beam_pipeline_options,
+                                    tokenizer=tokenizer)
   elif files_lib.is_remote(directory):
     raise errors.InputError(
         f"data.prepared_dir={directory!r} is not on this machine; the local driver writes "
@@ -130,8 +126,7 @@ def _prepare_locally(data_config, seq_len: int, vocab_size: int, directory: str,
     inputs, file_stats = input_identity.inputs_and_file_stats(
         data_config, seq_len, vocab_size,
         input_identity.recorded_file_stats(prepared.metadata) if prepared else {})
-    if tokenizer is not None:  # Its vocabulary, not a path, identifies it.
-      inputs.update(tokenizer_kind=tokenizer.kind, tokenizer_vocab_sha256=tokenizer.vocab_sha256())
+    identify_tokenizer(inputs, tokenizer)
     if prepared:
       return found_prepared(prepared, inputs, file_stats)
     with atomic_dir.write_whole(directory, complete_marker=METADATA_FILE,
@@ -139,6 +134,13 @@ def _prepare_locally(data_config, seq_len: int, vocab_size: int, directory: str,
       metadata, timing = _prepare_into(staging, data_config, inputs, file_stats, tokenizer)
     log_prepared(directory, metadata, timing)
     return PreparedData(directory=directory, metadata=metadata, timing=timing)
+
+
+def identify_tokenizer(inputs: dict, tokenizer):
+  """Adds a given tokenizer to the inputs that identify a preparation: its kind and
+  vocabulary, not a path (nothing when the preparation makes or copies its own)."""
+  if tokenizer is not None:
+    inputs.update(tokenizer_kind=tokenizer.kind, tokenizer_vocab_sha256=tokenizer.vocab_sha256())
 
 
 def found_prepared(prepared: PreparedData, inputs: dict, file_stats: list,

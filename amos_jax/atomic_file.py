@@ -8,6 +8,7 @@ within one directory is atomic on POSIX file systems. Directories written whole 
 """
 
 import contextlib
+import errno
 import json
 import os
 import socket
@@ -26,11 +27,20 @@ def replacing(path: str, mode: str = "w") -> Iterator[IO]:
     with open(temporary, mode, **({"encoding": "utf-8"} if mode == "w" else {})) as f:
       yield f
       f.flush()
-      os.fsync(f.fileno())  # Durable before the rename makes it the file.
+      _sync(f.fileno())  # Durable before the rename makes it the file.
     os.replace(temporary, path)
   finally:
-    if os.path.exists(temporary):
-      os.remove(temporary)
+    with contextlib.suppress(OSError):  # Never hides the error that got here.
+      os.remove(temporary)  # Left only when the body or the write failed.
+
+
+def _sync(fd: int):
+  try:
+    os.fsync(fd)
+  except OSError as e:
+    # Some network and FUSE file systems have no fsync; the rename is still atomic there.
+    if e.errno not in (errno.EINVAL, errno.ENOTSUP, errno.EOPNOTSUPP):
+      raise
 
 
 def write_json(path: str, record, indent: int = 2):

@@ -402,7 +402,8 @@ def main(argv):
     rows.append(row)
 
   flag_values = {flag.name: flag.value for flag in FLAGS.get_key_flags_for_module(sys.argv[0])}
-  atomic_file.write_json(os.path.join(FLAGS.workdir, "quality.json"), {"flags": flag_values, "rows": rows})
+  atomic_file.write_json(os.path.join(FLAGS.workdir, "quality.json"),
+                         {"flags": flag_values, "rows": rows})
   plot(rows, os.path.join(FLAGS.workdir, "quality.png"))
   if FLAGS.curve_steps:
     plot_curve(rows, os.path.join(FLAGS.workdir, "quality_curve.png"))

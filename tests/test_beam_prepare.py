@@ -1,6 +1,7 @@
 """The Beam driver: the same bytes as the local driver with one worker or several processes,
 a killed run rerun to the same directory, training on it, bad input as one clear line."""
 
+import dataclasses
 import gzip
 import json
 import os
@@ -125,6 +126,25 @@ def test_a_converted_checkpoints_wordpiece_tokenizer_gives_the_local_drivers_byt
   found, expected = _contents(beam.directory), _contents(local.directory)
   assert sorted(found) == sorted(expected) and "tokenizer.json" in found
   assert [name for name in found if found[name] != expected[name]] == []
+
+  # Same vocabulary, another pipeline (cased; vocab.txt alone means lower-cased): a rerun of the unfinished preparation
+  # with it is refused, naming the shipped file.
+  monkeypatch.setattr(beam_prepare, "_write_metadata", stopped)
+  with pytest.raises(RuntimeError, match="stopped before metadata.json"):
+    prepare("beam", "beam_cased")
+  cased = dataclasses.replace(tokenizer, backend=_cased(tokenizer.backend))
+  assert cased.vocab_sha256() == tokenizer.vocab_sha256()
+  with pytest.raises(errors.InputError, match="beam_cased/tokenizer.json differs from the "
+                                              "tokenizer this run was given"):
+    prepare_lib.prepare(_config(corpus, tmp_path / "beam_cased"), seq_len=SEQ_LEN,
+                        vocab_size=VOCAB, workdir="/unused", tokenizer=cased)
+
+
+def _cased(backend):
+  from tokenizers import Tokenizer, normalizers  # pylint: disable=g-import-not-at-top
+  copy = Tokenizer.from_str(backend.to_str())
+  copy.normalizer = normalizers.BertNormalizer(lowercase=False)
+  return copy
 
 
 _KILL_AT_FOURTH_UNIT = """

@@ -132,18 +132,62 @@ def test_a_rerun_trains_only_the_seeds_it_has_not_finished(sst2_run, workdir, gl
   assert resumed["seeds"][2]["best"] == results["seeds"][2]["best"]  # Deterministic seeds.
   assert resumed["median"] == results["median"]
 
-  # Other settings: every seed trains again and the log says the old results are replaced.
+  # Other weights at the same path and step (an export written again): every seed trains
+  # again, and the log says the old results are replaced.
+  record = json.loads((tmp_path / "rerun" / seeds.RESULTS_FILE).read_text())
+  assert record["init_sha256"] == results["init_sha256"] and len(record["train_sha256"]) == 64
+  seeds.write_json(os.path.join(rerun, seeds.RESULTS_FILE), dict(record, init_sha256="0" * 64))
   trained.clear()
-  changed = make_config("sst2", workdir, glue_dir, seeds=(0, 1), num_epochs=1)
-  replaced = finetune.finetune_and_evaluate(changed, rerun)
-  assert trained == [0, 1] and [s["num_train_steps"] for s in replaced["seeds"]] == [8, 8]
+  finetune.finetune_and_evaluate(make_config("sst2", workdir, glue_dir, seeds=(0,),
+                                             num_epochs=5), rerun)
+  assert trained == [0]
   assert "holds results of other settings; this run replaces them" in caplog.text
+
+  # A run of other settings killed in its first seed leaves no record of the old run, whose
+  # seed_0/best it was overwriting: rerunning the old command must not keep that seed.
+  def killed(self, seed, *args):
+    raise KeyboardInterrupt
+
+  monkeypatch.setattr(seeds._Run, "train_seed", killed)
+  with pytest.raises(KeyboardInterrupt):
+    finetune.finetune_and_evaluate(make_config("sst2", workdir, glue_dir, seeds=(0,),
+                                               num_epochs=1), rerun)
+  assert not os.path.exists(os.path.join(rerun, seeds.RESULTS_FILE))
 
   # A damaged results.json is named, not silently replaced.
   with open(os.path.join(rerun, seeds.RESULTS_FILE), "w") as f:
     f.write('{"task": "ss')
-  with pytest.raises(errors.InputError, match=f"{rerun}/results.json is not valid JSON"):
-    finetune.finetune_and_evaluate(changed, rerun)
+  with pytest.raises(errors.InputError, match=f"{rerun}/results.json is not valid JSON.*delete "
+                                              "it to train every seed again"):
+    finetune.finetune_and_evaluate(make_config("sst2", workdir, glue_dir), rerun)
+
+
+_SHARE = """
+import json, sys
+import jax
+jax.distributed.initialize(coordinator_address=sys.argv[1], num_processes=2,
+                           process_id=int(sys.argv[2]))
+from amos_jax.finetune import seeds
+# Each process found other records on its own disk; all must use process 0's.
+print("SHARED " + json.dumps(seeds.share_from_process_0(
+    [{"seed": 3, "host": int(sys.argv[2]), "text": "é" * (1 + int(sys.argv[2]))}])))
+"""
+
+
+def test_every_host_keeps_the_seeds_process_0_found():
+  import socket  # pylint: disable=g-import-not-at-top
+  with socket.socket() as s:
+    s.bind(("localhost", 0))
+    address = f"localhost:{s.getsockname()[1]}"
+  env = {k: v for k, v in os.environ.items() if not k.startswith("XLA_")}
+  processes = [subprocess.Popen([sys.executable, "-c", _SHARE, address, str(i)], cwd=REPO,
+                                env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True) for i in range(2)]
+  outputs = [p.communicate(timeout=240) for p in processes]
+  for process, (_, stderr) in zip(processes, outputs):
+    assert process.returncode == 0, stderr[-3000:]
+  shared = [line for out, _ in outputs for line in out.splitlines() if line.startswith("SHARED")]
+  assert shared == ['SHARED [{"seed": 3, "host": 0, "text": "\\u00e9"}]'] * 2
 
 
 def test_eval_only_on_the_kept_export_reproduces_the_best_score(sst2_run, glue_dir, tmp_path):

@@ -1,6 +1,7 @@
 """metrics.jsonl: one record per step, also across restarts."""
 
 import json
+import os
 
 from amos_jax.train import metric_logging
 
@@ -19,7 +20,8 @@ def test_a_restarted_run_replaces_the_records_after_its_start_step(tmp_path):
   records = metric_logging.read_metrics(str(tmp_path))
   assert records == [{"step": 10, "loss": 10.0}, {"step": 20, "loss": 20.0},
                      {"step": 30, "loss": -30.0}]
-  assert not (tmp_path / "metrics.jsonl.partial").exists()
+  writer.close()
+  assert os.listdir(tmp_path) == ["metrics.jsonl"]  # No temporary file left beside it.
 
 
 def test_a_run_resuming_where_its_records_end_leaves_the_file_as_it_was(tmp_path):

@@ -163,6 +163,7 @@ def _plan_and_tokenizer(data_config, directory: str, inputs: dict, units: list, 
       _write_plan(plan_path, inputs, units)
     else:
       _check_plan(plan_path, directory, inputs, units)
+      _check_shipped(directory, local, names)
     return given_tokenizer, names
   if beam_files.exists(plan_path):
     _check_plan(plan_path, directory, inputs, units)
@@ -177,6 +178,18 @@ def _plan_and_tokenizer(data_config, directory: str, inputs: dict, units: list, 
     beam_files.write_whole(shipped_path, f.read())
   _write_plan(plan_path, inputs, units)
   return tokenizer, [TOKENIZER_FILE]
+
+
+def _check_shipped(directory: str, local: str, names: list[str]):
+  """A rerun's given tokenizer must write the files the first run shipped: the vocabulary
+  (in the plan's inputs) can be the same under another pipeline (lower-casing, accents)."""
+  for name in names:
+    with open(os.path.join(local, name), "rb") as f:
+      if f.read() != beam_files.read_bytes(beam_files.join(directory, name)):
+        raise errors.InputError(
+            f"{beam_files.join(directory, name)} differs from the tokenizer this run was given: "
+            "its unfinished preparation used another one. Delete the directory or set "
+            "data.prepared_dir to a new one.")
 
 
 def _check_empty(directory: str):

@@ -11,6 +11,7 @@ only the others, so a killed run loses at most the seed it was training.
 A task supplies (see `Task`): its model, per-example losses, dev evaluation and export.
 """
 
+import hashlib
 import json
 import logging
 import os
@@ -229,11 +230,29 @@ def _train_seeds(config, workdir: str, mesh, task: Task, init: loaded.Checkpoint
       "primary_split": task.primary_split,
       "recipe": resolved.record(),
       "num_train_examples": num_train,
+      # What the path, step and row count do not tell apart: a checkpoint exported again into
+      # the same directory, other rows of the same number.
+      "init_sha256": None if config.random_init else fingerprint(init.encoder_params),
+      "train_sha256": fingerprint(train),
       **extra_results,
       "config": config.to_dict(),
       "seeds": [],
   }
-  finished = _finished_seeds(os.path.join(workdir, RESULTS_FILE), results)
+  results_path = os.path.join(workdir, RESULTS_FILE)
+  finished = {}
+  if jax.process_index() == 0:
+    finished = _finished_seeds(results_path, results)
+    # From here results.json holds only what this run keeps: a seed about to be trained
+    # (its export overwritten) has no record that a later rerun could take as finished.
+    kept = [finished[seed] for seed in config.seeds if seed in finished]
+    if kept:
+      write_json(results_path, dict(results, seeds=kept, median=median(kept)))
+    elif os.path.exists(results_path):
+      os.remove(results_path)
+  # Every host trains the same seeds (the collectives would wait forever otherwise), as
+  # process 0 decided from its disk.
+  finished = {record["seed"]: record
+              for record in share_from_process_0(list(finished.values()))}
   for seed in config.seeds:
     if seed in finished:
       logging.info("seed %d: kept from %s (same settings; best dev %s)", seed,
@@ -248,18 +267,47 @@ def _train_seeds(config, workdir: str, mesh, task: Task, init: loaded.Checkpoint
   return results
 
 
+def fingerprint(tree) -> str:
+  """sha256 of a tree of arrays (a params tree, a dict of columns): every leaf's path, dtype,
+  shape and bytes."""
+  digest = hashlib.sha256()
+  leaves, _ = jax.tree_util.tree_flatten_with_path(tree)
+  for path, leaf in sorted(leaves, key=lambda item: jax.tree_util.keystr(item[0])):
+    array = np.ascontiguousarray(np.asarray(leaf)).reshape(-1)
+    digest.update(f"{jax.tree_util.keystr(path)} {array.dtype} {np.shape(leaf)}\n".encode())
+    digest.update(array.view(np.uint8))
+  return digest.hexdigest()
+
+
+def share_from_process_0(value):
+  """Process 0's `value` (anything JSON can hold) on every process."""
+  if jax.process_count() == 1:
+    return value
+  from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
+  data = np.frombuffer(json.dumps(value).encode("utf-8"), np.uint8)
+  size = int(multihost_utils.broadcast_one_to_all(np.int32(data.size)))
+  padded = np.zeros(size, np.uint8)
+  if jax.process_index() == 0:
+    padded[:] = data
+  return json.loads(bytes(multihost_utils.broadcast_one_to_all(padded)).decode("utf-8"))
+
+
 def _finished_seeds(results_path: str, results: dict) -> dict[int, dict]:
   """{seed: record} of an earlier run into this workdir with the same settings, so that a run
   killed mid-way (or rerun with more seeds) trains only the seeds it has not finished.
 
   Same settings: every field of results.json but the seed list and the seeds' records,
-  including the whole fine-tuning config, the init checkpoint and its step. A seed counts only
-  if its kept export is still there. An earlier run with other settings is replaced, and the
-  log says so.
+  including the whole fine-tuning config, the init checkpoint's path, step and weights and
+  the training rows. A seed counts only if its kept export is still where the record says,
+  in this workdir. An earlier run with other settings is replaced, and the log says so.
   """
   if not os.path.exists(results_path):
     return {}
-  earlier = json_files.read_dict(results_path)
+  try:
+    earlier = json_files.read_dict(results_path)
+  except errors.InputError as e:
+    raise errors.InputError(f"{e} It records the seeds an earlier run finished: delete it to "
+                            "train every seed again.") from e
   current = json.loads(json.dumps(results))  # Tuples become lists, as in the file.
 
   def settings(record):

@@ -11,8 +11,8 @@ torch.
                              alone, and config.json says so: hf_config.TOKENIZER_KEY)
   README.md                  the model card
 
-Writing needs `tokenizers`, `safetensors` and transformers (requirements-hf.txt); reading only
-`safetensors`' numpy API.
+Writing needs `tokenizers`, `safetensors` and transformers (requirements-hf.txt); reading
+`safetensors`' numpy API (and `tokenizers` for a WordPiece export).
 """
 
 import json
@@ -77,8 +77,11 @@ def _read_tokenizer(path: str, kind: str, vocab_size: int):
     return wordpiece_tokenizer.load(path, vocab_size)
   tokenizer_path = os.path.join(path, SENTENCEPIECE_FILE)
   if not os.path.isfile(tokenizer_path):
-    raise FileNotFoundError(f"{tokenizer_path} not found: amos_jax reads the SentencePiece "
-                            "model a Hugging Face export carries beside tokenizer.json.")
+    raise FileNotFoundError(
+        f"{tokenizer_path} not found: amos_jax reads the SentencePiece model a Hugging Face "
+        f"export carries beside tokenizer.json (an export of a BERT/ELECTRA model has "
+        f"\"{hf_config.TOKENIZER_KEY}\": \"{wordpiece_tokenizer.KIND}\" in config.json "
+        "instead).")
   return tokenizer_lib.load_tokenizer(tokenizer_path, vocab_size)
 
 

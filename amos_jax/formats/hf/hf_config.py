@@ -9,6 +9,8 @@ import ml_collections
 import numpy as np
 
 from amos_jax import errors
+from amos_jax.data import tokenizer_kinds
+from amos_jax.data import wordpiece_tokenizer
 from amos_jax.formats import encoder_tree
 from amos_jax.models import amos
 from amos_jax.models import transformer
@@ -41,10 +43,11 @@ _FLOAT_KEYS = ("hidden_dropout_prob", "initializer_range")
 # Which tokenizer the export carries, for amos_jax reading it back: "sentencepiece"
 # (amos_jax's own; exports without the key) or "wordpiece" (a converted BERT/ELECTRA model).
 TOKENIZER_KEY = "amos_jax_tokenizer"
-_TOKENIZER_KINDS = ("sentencepiece", "wordpiece")
+_TOKENIZER_KINDS = (tokenizer_kinds.SENTENCEPIECE, wordpiece_tokenizer.KIND)
 
 
-def to_hf(model: dict, task, param_dtype: str, tokenizer_kind: str = "sentencepiece") -> dict:
+def to_hf(model: dict, task, param_dtype: str,
+          tokenizer_kind: str = tokenizer_kinds.SENTENCEPIECE) -> dict:
   """config.json contents for an amos_jax model config (a dict), an optional task and the
   kind of tokenizer written beside it."""
   config = {hf_name: model[name] for hf_name, name in _RENAMED}
@@ -111,7 +114,7 @@ def from_hf(config: dict, source: str):
 
 def tokenizer_kind(config: dict, source: str) -> str:
   """The kind of tokenizer config.json says the export carries."""
-  kind = config.get(TOKENIZER_KEY, "sentencepiece")
+  kind = config.get(TOKENIZER_KEY, tokenizer_kinds.SENTENCEPIECE)
   if kind not in _TOKENIZER_KINDS:
     raise errors.InputError(f"{source}: {TOKENIZER_KEY} is {kind!r}, expected one of "
                             f"{list(_TOKENIZER_KINDS)}.")

@@ -12,7 +12,8 @@ _PRETRAINING_SECTIONS = ("objective", "optimizer")
 _TOKENIZER_NAMES = {"sentencepiece": "cased SentencePiece", "wordpiece": "BERT's WordPiece"}
 _ORIGINS = {
     "sentencepiece": "The discriminator of an AMOS (or ELECTRA) pretraining run in amos_jax",
-    "wordpiece": "An encoder from a Hugging Face BERT or ELECTRA checkpoint, read by amos_jax",
+    "wordpiece": ("An encoder in amos_jax's architecture that started from a Hugging Face "
+                  "BERT or ELECTRA checkpoint (read as it is, or pretrained further)"),
 }
 
 

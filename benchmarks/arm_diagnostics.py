@@ -10,6 +10,10 @@ For each pretraining workdir (an arm of benchmarks/quality.py, or any run):
 - a bag-of-embeddings probe: a ridge classifier on the mean token embedding of each SST-2
   sentence (--probe_train rows of train.tsv, scored on dev.tsv), for the final and for the
   initial embedding (a random-init reference of the same size);
+- how much the discriminator's final [CLS] vector, what a fine-tuned classifier starts from,
+  varies between --cls_sentences SST-2 dev sentences, final and at initialisation: the mean
+  cosine between two sentences' vectors (1: every sentence looks alike) and the spread, the
+  mean per-dimension standard deviation over sentences divided by the vectors' RMS norm;
 - the last held-out evaluation in metrics.jsonl: RTD AUC, MLM accuracy per depth, mixture
   weights per depth.
 It prints one table and writes the same figures as JSON to --out.
@@ -28,10 +32,13 @@ import numpy as np
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
+from amos_jax import atomic_file  # pylint: disable=g-import-not-at-top
+from amos_jax import inference  # pylint: disable=g-import-not-at-top
 from amos_jax.data import prepared as prepared_lib  # pylint: disable=g-import-not-at-top
 from amos_jax.data import tokenizer as tokenizer_lib  # pylint: disable=g-import-not-at-top
 from amos_jax.models import amos  # pylint: disable=g-import-not-at-top
 from amos_jax.train import build  # pylint: disable=g-import-not-at-top
+from amos_jax.formats import json_files  # pylint: disable=g-import-not-at-top
 from amos_jax.train import checkpointing  # pylint: disable=g-import-not-at-top
 
 flags.DEFINE_list("workdirs", [], "Pretraining workdirs to diagnose.")
@@ -42,22 +49,34 @@ flags.DEFINE_float("ridge", 1.0, "The probe's L2 penalty (features are standardi
 flags.DEFINE_integer("count_rows", 20000, "Prepared training rows counted for frequencies.")
 flags.DEFINE_list("bands", ["100", "1000", "4000"],
                   "Frequency-rank boundaries of the bands (the last band holds the rest).")
+flags.DEFINE_integer("cls_sentences", 1000, "SST-2 dev sentences the [CLS] figures read.")
 flags.DEFINE_string("out", "", "JSON file for the figures; empty: print only.")
 FLAGS = flags.FLAGS
 
 
 def read_config(workdir: str) -> ml_collections.ConfigDict:
-  with open(os.path.join(workdir, "config.json"), encoding="utf-8") as f:
-    return ml_collections.ConfigDict(json.load(f))
+  return ml_collections.ConfigDict(json_files.read_dict(os.path.join(workdir, "config.json")))
 
 
-def embeddings(workdir: str, config) -> tuple[np.ndarray, np.ndarray, int]:
-  """(initial, final) token embedding [V, E] and the final checkpoint's step."""
+def initial_and_final_params(workdir: str, config) -> tuple[dict, dict, int]:
+  """The whole model's params as training initialised them (rebuilt from the run's config
+  and seed), the final checkpoint's, and its step."""
   model = amos.AmosModel(config.model)
   initial = jax.jit(lambda key: amos.init_params(model, key, config.seq_len))(
-      build.init_key(config))["token_embedding"]
-  step, params = checkpointing.load_params(os.path.join(workdir, "checkpoints"))
-  return np.asarray(initial, np.float32), np.asarray(params["token_embedding"], np.float32), step
+      build.init_key(config))
+  step, final = checkpointing.load_params(os.path.join(workdir, "checkpoints"))
+  return jax.device_get(initial), final, step
+
+
+def cls_figures(encoder: inference.LoadedEncoder, encoder_params, sentences) -> dict:
+  """The mean cosine between different sentences' [CLS] vectors and their spread."""
+  encoder.params = jax.device_put(encoder_params)
+  pooled = encoder.encode(sentences).pooled.astype(np.float64)
+  unit = pooled / np.linalg.norm(pooled, axis=1, keepdims=True)
+  n = len(unit)
+  cosine = (np.square(unit.sum(0)).sum() - n) / (n * (n - 1))  # Mean over pairs i != j.
+  spread = pooled.std(0).mean() / np.sqrt(np.mean(np.square(pooled).sum(1)) / pooled.shape[1])
+  return {"mean_cosine": float(cosine), "spread": float(spread)}
 
 
 def frequency_ranks(workdir: str, config, vocab_size: int, count_rows: int) -> np.ndarray:
@@ -126,7 +145,9 @@ def last_eval(workdir: str) -> dict:
 def diagnose(workdir: str, probe) -> dict:
   config = read_config(workdir)
   tokenizer = tokenizer_lib.load_tokenizer(os.path.join(workdir, "tokenizer.model"))
-  initial, final, step = embeddings(workdir, config)
+  initial_params, final_params, step = initial_and_final_params(workdir, config)
+  initial = np.asarray(initial_params["token_embedding"], np.float32)
+  final = np.asarray(final_params["token_embedding"], np.float32)
   ranks = frequency_ranks(workdir, config, final.shape[0], FLAGS.count_rows)
   train, dev = probe
   accuracy = {}
@@ -134,10 +155,14 @@ def diagnose(workdir: str, probe) -> dict:
     accuracy[name] = ridge_accuracy(
         sentence_features(embedding, tokenizer, train[0]), train[1],
         sentence_features(embedding, tokenizer, dev[0]), dev[1], FLAGS.ridge)
+  encoder = inference.load(workdir)  # The newest checkpoint: the final params above.
+  sentences = dev[0][:FLAGS.cls_sentences]
+  cls = {name: cls_figures(encoder, amos.encoder_params(params), sentences)
+         for name, params in (("final", final_params), ("initial", initial_params))}
   return {"workdir": workdir, "step": step,
           "objective": dict(config.objective), "generator": dict(config.model.generator),
           "bands": band_figures(initial, final, ranks, [int(b) for b in FLAGS.bands]),
-          "probe_accuracy": accuracy, "last_eval": last_eval(workdir)}
+          "probe_accuracy": accuracy, "cls": cls, "last_eval": last_eval(workdir)}
 
 
 def read_sst2(name: str, limit: int = 0):
@@ -160,17 +185,19 @@ def main(argv):
             f"{band['tokens']} | {band['relative_drift']:.3f} | "
             f"{band['initial_norm']:.3f} -> {band['final_norm']:.3f} |")
   print()
-  print("| workdir | probe (final) | probe (initial) | held-out figures |")
-  print("| --- | --- | --- | --- |")
+  print("| workdir | probe (final) | probe (initial) | [CLS] mean cosine, spread (final) | "
+        "(initial) | held-out figures |")
+  print("| --- | --- | --- | --- | --- | --- |")
   for result in results:
     figures = ", ".join(f"{k.removeprefix('eval/')} {v:.3f}"
                         for k, v in sorted(result["last_eval"].items()) if k != "step")
+    cls = {name: f"{c['mean_cosine']:.3f}, {c['spread']:.3f}" for name, c in result["cls"].items()}
     print(f"| {os.path.basename(result['workdir'])} | "
           f"{result['probe_accuracy']['final']:.3f} | "
-          f"{result['probe_accuracy']['initial']:.3f} | {figures} |")
+          f"{result['probe_accuracy']['initial']:.3f} | {cls['final']} | {cls['initial']} | "
+          f"{figures} |")
   if FLAGS.out:
-    with open(FLAGS.out, "w", encoding="utf-8") as f:
-      json.dump(results, f, indent=2)
+    atomic_file.write_json(FLAGS.out, results)
 
 
 if __name__ == "__main__":

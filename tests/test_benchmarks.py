@@ -112,3 +112,26 @@ def test_arm_diagnostics_figures_follow_their_definitions():
   assert arm_diagnostics.ridge_accuracy(x[:300], y[:300], x[300:], y[300:], 1.0) > 0.95
   noise = rng.integers(0, 2, 400)
   assert arm_diagnostics.ridge_accuracy(x[:300], noise[:300], x[300:], noise[300:], 1.0) < 0.65
+
+
+def test_arm_diagnostics_cls_figures_follow_their_definitions():
+  from benchmarks import arm_diagnostics
+  from amos_jax import inference
+
+  class FakeEncoder:  # encode() returns the [CLS] vectors the params name.
+    params = None
+
+    def encode(self, sentences):
+      pooled = np.asarray(self.params)[:len(sentences)]
+      return inference.Encoded(pooled[:, None], np.ones(len(pooled), np.int32), pooled)
+
+  rng = np.random.default_rng(0)
+  pooled = rng.standard_normal((7, 5)) + 2.0
+  figures = arm_diagnostics.cls_figures(FakeEncoder(), pooled, ["s"] * 7)
+  unit = pooled / np.linalg.norm(pooled, axis=1, keepdims=True)
+  pairs = [unit[i] @ unit[j] for i in range(7) for j in range(7) if i != j]
+  np.testing.assert_allclose(figures["mean_cosine"], np.mean(pairs), rtol=1e-6)
+  rms = np.sqrt(np.mean(np.square(pooled)))
+  np.testing.assert_allclose(figures["spread"], pooled.std(0).mean() / rms, rtol=1e-6)
+  alike = arm_diagnostics.cls_figures(FakeEncoder(), np.tile(pooled[:1], (7, 1)), ["s"] * 7)
+  np.testing.assert_allclose([alike["mean_cosine"], alike["spread"]], [1.0, 0.0], atol=1e-6)

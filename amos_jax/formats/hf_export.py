@@ -39,14 +39,13 @@ CONFIG_FILE = "config.json"
 SENTENCEPIECE_FILE = "tokenizer.model"
 CARD_FILE = "README.md"
 CODE_FILES = (hf_config.CONFIGURATION_MODULE + ".py", hf_config.MODELING_MODULE + ".py")
-_TOKENIZER_KINDS = (tokenizer_kinds.SENTENCEPIECE, wordpiece_tokenizer.KIND)
 
 
 def write(out_dir: str, tree, model: dict, tokenizer, task, card: dict | None):
   """Writes every file of the export into `out_dir` from a checked TextEncoder or
   SequenceClassifier tree of numpy arrays and its amos_jax model config (a dict)."""
   from safetensors import numpy as safetensors_numpy
-  if tokenizer.kind not in _TOKENIZER_KINDS:
+  if tokenizer.kind not in hf_config.TOKENIZER_KINDS:
     raise errors.InputError(
         f"The Hugging Face export converts amos_jax's SentencePiece and BERT/ELECTRA's "
         f"WordPiece tokenizers; this model's is {tokenizer.kind!r} (the AMOS authors' "

@@ -43,7 +43,7 @@ _FLOAT_KEYS = ("hidden_dropout_prob", "initializer_range")
 # Which tokenizer the export carries, for amos_jax reading it back: "sentencepiece"
 # (amos_jax's own; exports without the key) or "wordpiece" (a converted BERT/ELECTRA model).
 TOKENIZER_KEY = "amos_jax_tokenizer"
-_TOKENIZER_KINDS = (tokenizer_kinds.SENTENCEPIECE, wordpiece_tokenizer.KIND)
+TOKENIZER_KINDS = (tokenizer_kinds.SENTENCEPIECE, wordpiece_tokenizer.KIND)
 
 
 def to_hf(model: dict, task, param_dtype: str,
@@ -115,9 +115,9 @@ def from_hf(config: dict, source: str):
 def tokenizer_kind(config: dict, source: str) -> str:
   """The kind of tokenizer config.json says the export carries."""
   kind = config.get(TOKENIZER_KEY, tokenizer_kinds.SENTENCEPIECE)
-  if kind not in _TOKENIZER_KINDS:
+  if kind not in TOKENIZER_KINDS:
     raise errors.InputError(f"{source}: {TOKENIZER_KEY} is {kind!r}, expected one of "
-                            f"{list(_TOKENIZER_KINDS)}.")
+                            f"{list(TOKENIZER_KINDS)}.")
   return kind
 
 

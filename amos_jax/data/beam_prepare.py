@@ -122,13 +122,14 @@ def _prepare(data_config, seq_len: int, vocab_size: int, directory: str,
 
   start = time.time()
   with tempfile.TemporaryDirectory() as local:
-    tokenizer, names = _plan_and_tokenizer(data_config, directory, inputs, units, local,
-                                           files, given_tokenizer)
+    tokenizer, shipped = _plan_and_tokenizer(data_config, directory, inputs, units, local,
+                                             files, given_tokenizer)
+    names = list(shipped)
     tokenizer_seconds = time.time() - start
 
     start = time.time()
     try:
-      _run_units(data_config, directory, units, tokenizer, names, local, inputs, options)
+      _run_units(data_config, directory, units, tokenizer, shipped, inputs, options)
       records = _records(directory, units)
       metadata = prepare_lib.metadata_of(
           data_config, inputs, file_stats, tokenizer,
@@ -146,50 +147,54 @@ def _prepare(data_config, seq_len: int, vocab_size: int, directory: str,
 
 
 def _plan_and_tokenizer(data_config, directory: str, inputs: dict, units: list, local: str,
-                        files, given_tokenizer) -> tuple[object, list[str]]:
-  """(the tokenizer, the names of its files in the `local` directory): a rerun's, read back,
-  or made now (or the given one, saved) and written to `directory` with the plan after it."""
+                        files, given_tokenizer) -> tuple[object, dict[str, bytes]]:
+  """(the tokenizer, {name: bytes} of its files, also in the `local` directory): a rerun's,
+  read back, or made now (or the given one, saved) and written to `directory` with the plan
+  after it."""
   plan_path = beam_files.join(directory, UNFINISHED_DIR, _PLAN_FILE)
   model_path = os.path.join(local, TOKENIZER_FILE)
   shipped_path = beam_files.join(directory, TOKENIZER_FILE)
   if given_tokenizer is not None:
     # Saved the same way as the local driver saves it; the plan's inputs identify it.
-    names = given_tokenizer.save(local)
+    shipped = {}
+    for name in given_tokenizer.save(local):
+      with open(os.path.join(local, name), "rb") as f:
+        shipped[name] = f.read()
     if not beam_files.exists(plan_path):
       _check_empty(directory)
-      for name in names:
-        with open(os.path.join(local, name), "rb") as f:
-          beam_files.write_whole(beam_files.join(directory, name), f.read())
+      for name, content in shipped.items():
+        beam_files.write_whole(beam_files.join(directory, name), content)
       _write_plan(plan_path, inputs, units)
     else:
       _check_plan(plan_path, directory, inputs, units)
-      _check_shipped(directory, local, names)
-    return given_tokenizer, names
+      _check_shipped(directory, shipped)
+    return given_tokenizer, shipped
   if beam_files.exists(plan_path):
     _check_plan(plan_path, directory, inputs, units)
+    model = beam_files.read_bytes(shipped_path)
     with open(model_path, "wb") as f:
-      f.write(beam_files.read_bytes(shipped_path))
+      f.write(model)
     tokenizer = tokenizer_lib.load_tokenizer(model_path, vocab_size=inputs["vocab_size"])
-    return tokenizer, [TOKENIZER_FILE]
+    return tokenizer, {TOKENIZER_FILE: model}
   _check_empty(directory)
   tokenizer = prepare_lib.make_tokenizer(data_config, units, model_path, inputs["vocab_size"],
                                          files)
   with open(model_path, "rb") as f:
-    beam_files.write_whole(shipped_path, f.read())
+    model = f.read()
+  beam_files.write_whole(shipped_path, model)
   _write_plan(plan_path, inputs, units)
-  return tokenizer, [TOKENIZER_FILE]
+  return tokenizer, {TOKENIZER_FILE: model}
 
 
-def _check_shipped(directory: str, local: str, names: list[str]):
+def _check_shipped(directory: str, shipped: dict[str, bytes]):
   """A rerun's given tokenizer must write the files the first run shipped: the vocabulary
   (in the plan's inputs) can be the same under another pipeline (lower-casing, accents)."""
-  for name in names:
-    with open(os.path.join(local, name), "rb") as f:
-      if f.read() != beam_files.read_bytes(beam_files.join(directory, name)):
-        raise errors.InputError(
-            f"{beam_files.join(directory, name)} differs from the tokenizer this run was given: "
-            "its unfinished preparation used another one. Delete the directory or set "
-            "data.prepared_dir to a new one.")
+  for name, content in shipped.items():
+    if content != beam_files.read_bytes(beam_files.join(directory, name)):
+      raise errors.InputError(
+          f"{beam_files.join(directory, name)} differs from the tokenizer this run was given: "
+          "its unfinished preparation used another one. Delete the directory or set "
+          "data.prepared_dir to a new one.")
 
 
 def _check_empty(directory: str):
@@ -226,8 +231,8 @@ def _error_path(directory: str, unit: int) -> str:
   return beam_files.join(directory, UNFINISHED_DIR, "errors", f"{unit:06d}.txt")
 
 
-def _run_units(data_config, directory: str, units: list, tokenizer, names: list[str],
-               local: str, inputs: dict, options: PipelineOptions):
+def _run_units(data_config, directory: str, units: list, tokenizer, shipped: dict[str, bytes],
+               inputs: dict, options: PipelineOptions):
   """Runs the units that have no record yet as a Beam pipeline; an error naming the first
   unit's bad input if any could not be read."""
   errors_dir = beam_files.join(directory, UNFINISHED_DIR, "errors")
@@ -235,10 +240,6 @@ def _run_units(data_config, directory: str, units: list, tokenizer, names: list[
   done = set(beam_files.listing(beam_files.join(directory, UNFINISHED_DIR, "units")))
   pending = [unit for unit in units if _record_path(directory, unit.index) not in done]
   if pending:
-    shipped = {}
-    for name in names:
-      with open(os.path.join(local, name), "rb") as f:
-        shipped[name] = f.read()
     prepare_unit = _PrepareUnit(
         directory=directory, data_config=data_config.to_dict(), kind=tokenizer.kind,
         tokenizer_files=shipped,

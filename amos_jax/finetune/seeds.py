@@ -255,13 +255,13 @@ def _train_seeds(config, workdir: str, mesh, task: Task, init: loaded.Checkpoint
               for record in share_from_process_0(list(finished.values()))}
   for seed in config.seeds:
     if seed in finished:
-      logging.info("seed %d: kept from %s (same settings; best dev %s)", seed,
-                   os.path.join(workdir, RESULTS_FILE), finished[seed]["best"]["metrics"])
+      logging.info("seed %d: kept from %s (same settings; best dev %s)", seed, results_path,
+                   finished[seed]["best"]["metrics"])
       results["seeds"].append(finished[seed])
     else:
       results["seeds"].append(runner.train_seed(seed, train, workdir))
     results["median"] = median(results["seeds"])
-    write_json(os.path.join(workdir, RESULTS_FILE), results)
+    write_json(results_path, results)
   logging.info("%s median over seeds %s: %s", task.name, list(config.seeds),
                results["median"])
   return results

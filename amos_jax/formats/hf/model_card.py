@@ -102,14 +102,15 @@ def render(config: dict, task, facts: dict) -> str:
   if task is not None:
     tags.append("text-classification")
   lines = ["---", "library_name: transformers", "tags:"] + [f"- {t}" for t in tags] + ["---"]
+  tokenizer_kind = config.get(hf_config.TOKENIZER_KEY, "sentencepiece")
   lines += [
       "", "# amos_jax encoder", "",
-      f"{_ORIGINS[config.get(hf_config.TOKENIZER_KEY, 'sentencepiece')]}, exported to "
+      f"{_ORIGINS[tokenizer_kind]}, exported to "
       f"transformers ({facts.get('source', 'amos_jax export')}): a "
       f"{config['num_hidden_layers']}-layer post-LN Transformer encoder, hidden size "
       f"{config['hidden_size']}, {config['num_attention_heads']} heads, FFN "
       f"{config['intermediate_size']}, vocabulary {config['vocab_size']} "
-      f"({_TOKENIZER_NAMES[config.get(hf_config.TOKENIZER_KEY, 'sentencepiece')]}), "
+      f"({_TOKENIZER_NAMES[tokenizer_kind]}), "
       f"{config['max_position_embeddings']} learned positions plus a "
       f"relative position bias of {config['relative_position_buckets']} "
       f"{config['relative_position_bucket_function']} buckets up to distance "

@@ -72,6 +72,22 @@ AMOS_GPU_OVERRIDES=(--config.model.dtype=bfloat16)
 # The Python that runs the trainer.
 AMOS_PYTHON="${PYTHON:-python3}"
 
+# With CHECK_TOPOLOGY set (a slice such as v5e-64; python -m amos_jax.compile_check
+# --helpfull lists them), first compiles the training step for it on this host and stops the
+# script when it does not compile or does not fit, before anything is booked or started.
+# Takes CONFIG, then the trainer's arguments, of which it passes the --config.* overrides.
+amos_compile_check() {
+  [[ -n "${CHECK_TOPOLOGY:-}" ]] || return 0
+  local check=("$AMOS_PYTHON" -m amos_jax.compile_check --config="$1"
+               --topology="$CHECK_TOPOLOGY") arg
+  for arg in "${@:2}"; do
+    if [[ "$arg" == --config.* ]]; then
+      check+=("$arg")
+    fi
+  done
+  amos_run "${check[@]}"
+}
+
 # Sets AMOS_GPU_ENV (amos_gpu_env's words) and AMOS_TRAINER, the trainer's command line for
 # GPUs: CONFIG WORKDIR, then the GPU overrides, then the user's overrides (which win).
 amos_gpu_trainer() {

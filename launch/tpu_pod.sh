@@ -21,6 +21,8 @@
 #   REF                 commit or branch to run (default: this checkout's HEAD commit,
 #                       which must be pushed to REPO_URL)
 #   REMOTE_DIR=amos_jax where the workers keep the checkout (relative to home)
+#   CHECK_TOPOLOGY=v5e-64  first compile the step for this slice here (needs
+#                       requirements-tpu.txt) and stop if it does not fit
 #   DRY_RUN=1           print the gcloud commands instead of running them
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -49,6 +51,7 @@ install+=" $(printf '%q' "$repo_url") $(printf '%q' "$remote_dir"); fi; $cd_remo
 install+=" && git fetch -q origin && git checkout -q $(printf '%q' "$ref")"
 install+=" && python3 -m pip install -q -r requirements.txt 'jax[tpu]==0.10.2'"
 
+amos_compile_check "$config" --config.model.dtype=bfloat16 "$@"
 amos_run "${ssh[@]}" --worker=all --command="$install"
 run_trainer="$cd_remote && $(amos_quote "${trainer[@]}")"
 amos_run "${ssh[@]}" --worker=0 --command="$run_trainer --mode=prepare"

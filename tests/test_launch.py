@@ -6,6 +6,7 @@ import glob
 import os
 import shlex
 import subprocess
+import sys
 import time
 
 from absl import flags
@@ -156,6 +157,26 @@ def test_tpu_pod_installs_prepares_on_worker_0_then_trains_on_all():
         "python3", "-m", "amos_jax.main", "--config=configs/base.py",
         "--workdir=/mnt/shared/a b", "--config.model.dtype=bfloat16",
         "--config.batch_size=1024", mode]
+
+
+def test_tpu_pod_compile_checks_its_slice_before_anything_is_started():
+  check, install, _, _ = dry_run("tpu_pod.sh", "configs/base.py", "/mnt/shared/a",
+                                 "--config.batch_size=1024", "--stop_at_step=5",
+                                 CHECK_TOPOLOGY="v5e-64", PYTHON="/venv/bin/python", **TPU_ENV)
+  assert check == ["/venv/bin/python", "-m", "amos_jax.compile_check",
+                   "--config=configs/base.py", "--topology=v5e-64",
+                   "--config.model.dtype=bfloat16", "--config.batch_size=1024"]
+  assert install[0] == "gcloud"
+
+
+def test_tpu_pod_stops_when_the_compile_check_fails():
+  """Run for real: the check refuses the slice name, and no gcloud command follows."""
+  result = launch("tpu_pod.sh", "configs/tiny.py", "/mnt/shared/a",
+                  env={"CHECK_TOPOLOGY": "v5e-7", "PYTHON": sys.executable, **TPU_ENV},
+                  timeout=300)
+  assert result.returncode == 2, result.stderr[-2000:]
+  assert "error: --topology=v5e-7: unknown" in result.stderr
+  assert "gcloud" not in result.stderr
 
 
 @pytest.mark.parametrize("missing", ["TPU_NAME", "ZONE"])

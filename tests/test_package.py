@@ -11,8 +11,9 @@ import pytest
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # What a build reads; copied so that the build leaves nothing in the checkout.
-SOURCES = ("pyproject.toml", "README.md", "requirements.txt", "requirements-hf.txt",
-           "requirements-gpu.txt", "requirements-beam.txt", "amos_jax", "configs")
+REQUIREMENTS = ("requirements.txt", "requirements-hf.txt", "requirements-gpu.txt",
+                "requirements-beam.txt", "requirements-tpu.txt", "requirements-gpu-compile.txt")
+SOURCES = ("pyproject.toml", "README.md", *REQUIREMENTS, "amos_jax", "configs")
 
 
 def pins(path: str) -> dict[str, str]:
@@ -28,11 +29,12 @@ def pins(path: str) -> dict[str, str]:
 
 
 def test_requirements_are_exact_pins():
-  for name in ("requirements.txt", "requirements-hf.txt", "requirements-gpu.txt",
-               "requirements-beam.txt"):
+  for name in REQUIREMENTS:
     assert pins(os.path.join(REPO, name))  # Raises on a line that is not NAME==VERSION.
-  assert pins(os.path.join(REPO, "requirements-gpu.txt"))["jax"] == pins(
-      os.path.join(REPO, "requirements.txt"))["jax"]
+  jax_version = pins(os.path.join(REPO, "requirements.txt"))["jax"]
+  assert pins(os.path.join(REPO, "requirements-gpu.txt"))["jax"] == jax_version
+  # The compilers must be those of the pinned jax (libtpu: the release jax[tpu] pins).
+  assert pins(os.path.join(REPO, "requirements-gpu-compile.txt"))["jax-cuda12-pjrt"] == jax_version
 
 
 @pytest.fixture(scope="module")
@@ -77,20 +79,26 @@ def test_installs_the_packages_with_their_data(venv):
   out = run_in(env_dir, str(env_dir / "bin" / "python"), "-c",
                "import amos_jax, configs.tiny; from amos_jax.data import sources; "
                "from amos_jax.formats import hf_export; from amos_jax.formats.hf import hf_config; "
+               "from amos_jax.aot import targets; "
                "import os; print(amos_jax.__file__); "
                "print(os.path.getsize(sources.SAMPLE_PATH)); "
                "print(all(os.path.isfile(os.path.join(os.path.dirname(hf_config.__file__), n)) "
-               "for n in hf_export.CODE_FILES))")
+               "for n in hf_export.CODE_FILES)); "
+               "print(sorted(os.listdir(os.path.join(os.path.dirname(targets.__file__), "
+               "'gpu_specs'))))")
   assert out.returncode == 0, out.stderr[-2000:]
-  module_path, sample_bytes, templates = out.stdout.split()
+  module_path, sample_bytes, templates, gpu_specs = out.stdout.split(maxsplit=3)
   assert module_path.startswith(site)
   assert int(sample_bytes) > 100_000 and templates == "True"
+  assert gpu_specs.strip() == "['h100.txtpb', 'h200.txtpb']"
 
 
 def test_console_scripts_print_their_help(venv):
   env_dir, _ = venv
   for script, module, flag in (("amos-jax", "amos_jax.main", "--config"),
-                               ("amos-jax-export", "amos_jax.export", "--format")):
+                               ("amos-jax-export", "amos_jax.export", "--format"),
+                               ("amos-jax-compile-check", "amos_jax.compile_check",
+                                "--topology")):
     # --helpfull: absl's --help lists only the flags of the script file itself (none here).
     out = run_in(env_dir, str(env_dir / "bin" / script), "--helpfull")
     assert out.returncode == 1, out.stderr[-2000:]  # absl exits 1 after printing help.
@@ -104,4 +112,8 @@ def test_metadata_reads_its_dependencies_from_the_pinned_files():
   assert dynamic["dependencies"]["file"] == ["requirements.txt"]
   assert dynamic["optional-dependencies"]["hf"]["file"] == ["requirements-hf.txt"]
   assert dynamic["optional-dependencies"]["beam"]["file"] == ["requirements-beam.txt"]
-  assert set(project["project"]["scripts"]) == {"amos-jax", "amos-jax-export"}
+  assert dynamic["optional-dependencies"]["tpu"]["file"] == ["requirements-tpu.txt"]
+  assert dynamic["optional-dependencies"]["gpu-compile"]["file"] == [
+      "requirements-gpu-compile.txt"]
+  assert set(project["project"]["scripts"]) == {"amos-jax", "amos-jax-export",
+                                                 "amos-jax-compile-check"}

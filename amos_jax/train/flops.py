@@ -39,22 +39,31 @@ DATASHEET_PEAK_FLOPS = (
 )
 
 
+def encoder_flops_per_token(model: ml_collections.ConfigDict, seq_len: int,
+                            layers: int) -> float:
+  """Training FLOPs per token of `layers` transformer blocks of `model`'s width, with the
+  embedding projection; no head."""
+  hidden = model.hidden_size
+  # Narrower embeddings (ELECTRA-Small's 128 under 256) add a per-token E -> H projection.
+  embedding = amos.embedding_size(model)
+  projection = embedding * hidden if embedding != hidden else 0
+  block_params = 4 * hidden * hidden + 2 * hidden * model.ffn_size  # Q, K, V, out; FFN.
+  attention_per_layer = 12 * seq_len * hidden
+  return 6 * (layers * block_params + projection) + layers * attention_per_layer
+
+
 def flops_per_token(config: ml_collections.ConfigDict) -> dict[str, float]:
   """Training FLOPs per input token, by network, for a full config."""
   model = config.model
-  hidden, ffn, vocab, seq_len = model.hidden_size, model.ffn_size, model.vocab_size, config.seq_len
-  # Narrower embeddings (ELECTRA-Small's 128 under 256) add a per-token E -> H projection to
-  # each encoder and make the tied MLM output E x V.
+  hidden, vocab, seq_len = model.hidden_size, model.vocab_size, config.seq_len
+  # A narrower embedding also makes the tied MLM output E x V.
   embedding = amos.embedding_size(model)
-  projection = embedding * hidden if embedding != hidden else 0
   depths = model.generator.mlm_layers
-  block_params = 4 * hidden * hidden + 2 * hidden * ffn  # Q, K, V, output; FFN in and out.
-  attention_per_layer = 12 * seq_len * hidden
   slots_per_token = objective.max_predictions(seq_len, config.objective.mask_prob) / seq_len
   adversarial = config.objective.disc_grad_mul != 0
 
   def encoder(layers):
-    return 6 * (layers * block_params + projection) + layers * attention_per_layer
+    return encoder_flops_per_token(model, seq_len, layers)
 
   return {
       "discriminator": encoder(model.num_layers) + 6 * hidden,  # + RTD head.

@@ -95,6 +95,7 @@ def validate(config: ml_collections.ConfigDict, device_count: int) -> None:
             f"larger than {minimum} for {model.relative_position_buckets} "
             f"{model.relative_position_bucket_function} buckets",
             model.relative_position_max_distance)
+  require(model.remat in (True, False), "model.remat", "True or False", model.remat)
   require(model.layer_norm_eps > 0, "model.layer_norm_eps", "> 0", model.layer_norm_eps)
   for key in ("type_vocab_size", "embedding_size"):
     require(isinstance(_lookup(model, key), int) and _lookup(model, key) >= 0, f"model.{key}",

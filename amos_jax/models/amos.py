@@ -82,6 +82,8 @@ def _encoder(config: ml_collections.ConfigDict, *, num_layers, dropout_rate,
       layer_norm_eps=architecture_option(config, "layer_norm_eps"),
       type_vocab_size=architecture_option(config, "type_vocab_size"),
       hidden_size=config.hidden_size,
+      # A compute setting, not architecture: configs written before it recompute nothing.
+      remat=config.get("remat", False),
       dtype=jnp.dtype(config.dtype),
       param_dtype=jnp.dtype(config.param_dtype),
       name=name)

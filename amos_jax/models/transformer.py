@@ -216,6 +216,8 @@ class Encoder(nn.Module):
     type_vocab_size: token-type (segment) embeddings as BERT and ELECTRA have; 0: none.
     hidden_size: the blocks' width; embeddings narrower than it (ELECTRA-Small's 128 under
       256) are projected up after their LayerNorm, as ELECTRA does. None: the embeddings'.
+    remat: recompute each block's activations in the backward pass (jax.checkpoint) instead
+      of keeping them; the parameters and results are the same.
   """
   num_layers: int
   num_heads: int
@@ -233,6 +235,7 @@ class Encoder(nn.Module):
   layer_norm_eps: float = 1e-5
   type_vocab_size: int = 0
   hidden_size: int | None = None
+  remat: bool = False
   dtype: jnp.dtype = jnp.float32
   param_dtype: jnp.dtype = jnp.float32
 
@@ -287,11 +290,13 @@ class Encoder(nn.Module):
             bias_BxNxLxL, (token_embeddings_BxLxE.shape[0],) + bias_BxNxLxL.shape[1:])
         bias_BxNxLxL = bias_BxNxLxL + padding_Bx1x1xL
 
+    # `deterministic` (argument 4, counting the module) chooses the dropout code: static.
+    block = nn.remat(TransformerBlock, static_argnums=(4,)) if self.remat else TransformerBlock
     outputs = []
     for index in range(self.num_layers):
       if index in self.detach_before:
         x_BxLxH = jax.lax.stop_gradient(x_BxLxH)
-      x_BxLxH = TransformerBlock(
+      x_BxLxH = block(
           self.num_heads, self.ffn_size, self.dropout_rate, self.attention_dropout_rate,
           self.attention_implementation, self.init_std, self.layer_norm_eps, self.dtype,
           self.param_dtype, name=f"block_{index}")(

@@ -21,6 +21,7 @@ def write(path: str, record: dict) -> str:
             label="median" if x == 0 else None)
   ax.set_xticks(range(len(scored)), [entry["label"] for entry in scored], rotation=30,
                 ha="right")
+  ax.set_xlim(-0.6, len(scored) - 0.4)  # One task's points stay off the frame.
   ax.set_ylabel("dev score (GLUE in %, SQuAD EM/F1)")
   average = record.get("average")
   title = f"{len(record['seeds'])} seed(s); GLUE AVG " + (

@@ -31,11 +31,12 @@ def run(plan: plan_lib.Plan, mesh=None) -> dict:
   """Fine-tunes and scores every task of `plan`; writes workdir/results.json, results.md,
   results.png and glue_submission/; returns the results record."""
   plan_lib.check(plan)
+  commit = table.git_commit()  # The code that trains, whatever changes while it does.
   init_sha256 = init_fingerprint(plan.init_checkpoint)
   os.makedirs(plan.workdir, exist_ok=True)
   task_results = run_tasks(plan, init_sha256, mesh)
   record = table.summarize(task_results, init_checkpoint=os.path.abspath(plan.init_checkpoint),
-                           init_sha256=init_sha256, seeds=plan.seeds, from_mnli=plan.from_mnli)
+                           init_sha256=init_sha256, seeds=plan.seeds, from_mnli=plan.from_mnli, commit=commit)
   table.write(plan.workdir, record)
   plot.write(os.path.join(plan.workdir, plot.PLOT_FILE), record)
   glue = {task: results for task, results in task_results.items() if task != columns.SQUAD}

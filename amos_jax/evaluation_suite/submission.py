@@ -87,8 +87,6 @@ def write(out_dir: str, glue_dir: str, models: dict[str, str],
     path = os.path.join(out_dir, test_file.name)
     if test_file.model_task not in models and test_file.model_task != "wnli":
       skipped[test_file.name] = f"no {test_file.model_task} model in this run"
-      logging.info("GLUE submission: %s left out: no %s model in this run.", test_file.name,
-                   test_file.model_task)
       continue
     try:
       examples = data.load_tsv(test_file.spec, test_file.split, glue_dir, allow_unlabeled=True)
@@ -101,6 +99,9 @@ def write(out_dir: str, glue_dir: str, models: dict[str, str],
       f.write(HEADER)
       f.writelines(f"{index}\t{label}\n" for index, label in enumerate(rows))
     written.append(test_file.name)
+  not_run = [name for name, why in skipped.items() if why.startswith("no ")]
+  if not_run:
+    logging.info("GLUE submission: %s left out: their tasks did not run.", ", ".join(not_run))
   zip_path = _zip(out_dir, written) if written else None
   logging.info("GLUE submission: %d files in %s%s", len(written), out_dir,
                f", zipped in {zip_path}" if zip_path else "")

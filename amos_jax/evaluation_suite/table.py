@@ -17,13 +17,14 @@ RESULTS_MD = "results.md"
 
 
 def summarize(task_results: dict[str, dict], *, init_checkpoint: str, init_sha256: str,
-              seeds, from_mnli) -> dict:
-  """The run's record from {task: that task's results.json}."""
+              seeds, from_mnli, commit: str | None) -> dict:
+  """The run's record from {task: that task's results.json}; `commit` is the code's when the
+  run started (git_commit())."""
   row = [_column(column, task_results.get(column.task)) for column in columns.COLUMNS]
   medians = {entry["label"]: entry["median"] for entry in row}
   return {
       "date": datetime.date.today().isoformat(),
-      "git_commit": git_commit(),
+      "git_commit": commit,
       "init_checkpoint": init_checkpoint,
       "init_sha256": init_sha256,
       "seeds": list(seeds),

@@ -32,3 +32,14 @@ def test_config_fields_override_the_size_recipe_and_are_recorded():
                                "overridden": ["learning_rate", "num_epochs"],
                                "batch_size": 32, "learning_rate": 1e-4, "num_epochs": 5,
                                "warmup_fraction": 0.1}
+
+
+def test_the_log_line_names_the_recipe_and_what_the_config_set():
+  config = glue_configs.get_config("sst2")
+  config.num_epochs = 2
+  assert recipes.resolve(config, SST2, 256).describe() == (
+      "small_encoder: batch 32, lr 3e-4, 2 epochs (set by you), warmup 10%")
+  assert recipes.resolve(glue_configs.get_config("sst2"), SST2, 768).describe() == (
+      "task: batch 32, lr 1e-5, 5 epochs, warmup 6.25%")
+  assert [recipes.short_float(v) for v in (2e-5, 1.5e-4, 0.1, 3e-3)] == [
+      "2e-5", "1.5e-4", "0.1", "3e-3"]

@@ -52,6 +52,25 @@ class Resolved:
     return {"name": self.name, "overridden": list(self.overridden),
             **dataclasses.asdict(self.recipe)}
 
+  def describe(self) -> str:
+    """One line for the log: `small_encoder: batch 32, lr 3e-4, 2 epochs (set by you), ...`."""
+    recipe = self.recipe
+    parts = {"batch_size": f"batch {recipe.batch_size}",
+             "learning_rate": f"lr {short_float(recipe.learning_rate)}",
+             "num_epochs": f"{recipe.num_epochs} epoch{'s' if recipe.num_epochs != 1 else ''}",
+             "warmup_fraction": f"warmup {recipe.warmup_fraction * 100:g}%"}
+    # Marks what the config set, so a reader sees which values are not the size's recipe.
+    return f"{self.name}: " + ", ".join(
+        part + (" (set by you)" if key in self.overridden else "") for key, part in parts.items())
+
+
+def short_float(value: float) -> str:
+  """A learning rate as people write it: 3e-4, 1.5e-5, 0.1 stays 0.1."""
+  if value == 0 or 1e-2 <= abs(value) < 1e3:
+    return f"{value:g}"
+  mantissa, exponent = f"{value:e}".split("e")
+  return f"{float(mantissa):g}e{int(exponent)}"
+
 
 def for_encoder(task_recipe: Recipe, hidden_size: int) -> tuple[str, Recipe]:
   """(name, recipe) for an encoder of `hidden_size`."""

@@ -220,7 +220,7 @@ def _train_seeds(config, workdir: str, mesh, task: Task, init: loaded.Checkpoint
   num_train = len(train["input_ids"])
   runner = _Run(config, task, init, resolved.recipe, num_train, mesh)
   logging.info("%s: %d train rows, %d steps per seed, recipe %s, from %s %s", task.name,
-               num_train, runner.num_train_steps, resolved, init.kind, init.path)
+               num_train, runner.num_train_steps, resolved.describe(), init.kind, init.path)
   results = {
       "task": task.name,
       "init_checkpoint": init.path,

@@ -248,3 +248,17 @@ def get_task(name: str) -> TaskSpec:
   if key not in TASKS:
     raise errors.InputError(f"Unknown GLUE task {name!r}: expected one of {', '.join(TASKS)}.")
   return TASKS[key]
+
+
+# GLUE's diagnostic set (AX on the GLUE server): MNLI-style pairs with no training or dev data,
+# scored by the server from an MNLI model's predictions. Not in TASKS, since nothing fine-tunes
+# on it; its one split is read like any GLUE test set.
+DIAGNOSTIC = dataclasses.replace(
+    TASKS["mnli"],
+    name="ax",
+    glue_dir="diagnostic",
+    tsv_files={"test": TsvFile("diagnostic.tsv", _MNLI_PAIR, None)},
+    tfds_name="glue/ax",
+    metrics=(),
+    eval_splits=(),
+)

@@ -1,4 +1,4 @@
-"""Compiles the real training step for a TPU slice from this (CPU) host, before booking it.
+"""Compiles the real training step for a TPU slice or GPUs from this host, before booking them.
 
   python -m amos_jax.compile_check --config=configs/base.py --topology=v5e-8 \
       [--config.batch_size=512] [--task=glue|squad] [--find_batch] [--out=report.json]
@@ -8,33 +8,25 @@ temporaries, outputs, generated code and their total against the chip's HBM, FIT
 FIT, compiled FLOPs per chip beside train/flops.py's model count, the roofline lower bound on
 the step time and the MFU ceiling it implies, and the compile time (amos_jax/aot/). Exits 1
 when the step does not fit, so a launch script can stop before the job starts. Needs libtpu
-(requirements-tpu.txt); --topology takes v4-8, v5e-8, v5e-64, v5p-8, v6e-8 and the other
-Cloud TPU slice names.
+(requirements-tpu.txt) for TPU slices (v4-8, v5e-8, v5e-64, v5p-8, v6e-8 and the other Cloud
+TPU names) and the CUDA plugin (requirements-gpu-compile.txt) for GPUs (h100-8, h200-16, ...).
 """
 
-import os
+from amos_jax.aot import check  # First: it keeps JAX on the CPU (aot/__init__.py).
+from absl import flags, logging
+from ml_collections import config_flags
 
-# Nothing here runs on a device: keep JAX off any accelerator runtime (a TPU VM's included);
-# the accelerators' compilers are loaded on their own (aot/targets.py).
-os.environ.setdefault("JAX_PLATFORMS", "cpu")
-# The CUDA plugin, when installed for GPU targets, logs at INFO that this host has no driver.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
-
-from absl import flags, logging  # noqa: E402
-from ml_collections import config_flags  # noqa: E402
-
-from amos_jax import atomic_file  # noqa: E402
-from amos_jax import cli_errors  # noqa: E402
-from amos_jax.aot import report as report_lib  # noqa: E402
-from amos_jax.aot import targets  # noqa: E402
-
-TASKS = ("pretrain", "glue", "squad")
+from amos_jax import atomic_file
+from amos_jax import cli_errors
+from amos_jax.aot import report as report_lib
 
 config_flags.DEFINE_config_file("config", None,
                                 "Pretraining config, e.g. configs/base.py[:preset]; for "
                                 "--task=glue|squad its model is the encoder.")
-flags.DEFINE_string("topology", None, "The TPU slice: v4-8, v5e-8, v5e-64, v5p-8, v6e-8, ...")
-flags.DEFINE_enum("task", "pretrain", list(TASKS),
+flags.DEFINE_string("topology", None,
+                    "The TPU slice (v4-8, v5e-8, v5e-64, v5p-8, v6e-8, ...) or GPUs (h100-8, "
+                    "h200-16, ...).")
+flags.DEFINE_enum("task", "pretrain", list(check.TASKS),
                   "Which step: pretraining, or GLUE's (MNLI, 128 tokens) or SQuAD's (384 "
                   "tokens) fine-tuning step.")
 flags.DEFINE_integer("finetune_batch_size", 0,
@@ -46,29 +38,10 @@ flags.DEFINE_string("out", "", "Also write the reports as JSON to this file.")
 FLAGS = flags.FLAGS
 
 
-def run_check(config, topology: str, task: str = "pretrain", finetune_batch_size: int = 0,
-              find_batch: bool = False) -> list[report_lib.Report]:
-  """The reports of the requested compiles (a notebook can call this too)."""
-  slice_target = targets.target(topology)  # A bad name fails before the slow imports below.
-  from amos_jax.aot import check  # pylint: disable=g-import-not-at-top
-  from amos_jax.aot import programs  # pylint: disable=g-import-not-at-top
-  if task == "pretrain":
-    lowering = check.pretraining_lowering(config)
-    global_batch = config.batch_size
-  else:
-    lowering = check.finetuning_lowering(task, config.model)
-    global_batch = finetune_batch_size or programs.finetuning_batch_size(task, config.model)
-  reports = [check.check(slice_target, lowering, global_batch)]
-  if find_batch:
-    reports += check.find_batch(slice_target, lowering, global_batch,
-                                accumulates=task == "pretrain", first=reports[0])
-  return reports
-
-
 def main(argv):
   del argv
-  reports = run_check(FLAGS.config, FLAGS.topology, FLAGS.task, FLAGS.finetune_batch_size,
-                      FLAGS.find_batch)
+  reports = check.run_check(FLAGS.config, FLAGS.topology, FLAGS.task,
+                            FLAGS.finetune_batch_size, FLAGS.find_batch)
   print(report_lib.table(reports), flush=True)
   for r in reports:
     if not r.fits:

@@ -4,6 +4,8 @@ The compiles run libtpu's real TPU compiler on compile-only devices: the tiny pr
 steps, the smallest programs that exercise the real shard_map steps.
 """
 
+import dataclasses
+import json
 import os
 import subprocess
 import sys
@@ -17,7 +19,6 @@ from amos_jax.aot import check
 from amos_jax.aot import programs
 from amos_jax.aot import report as report_lib
 from amos_jax.aot import targets
-from amos_jax.compile_check import run_check
 from amos_jax.train import build as build_lib
 from amos_jax.train import step as step_lib
 from configs import tiny
@@ -76,7 +77,7 @@ def test_missing_cuda_plugin_is_one_line(monkeypatch):
 def test_pretraining_step_compiles_for_a_multi_host_slice():
   """Tiny on v5e-16 (4 hosts of 4 chips): the multi-host program, with sane memory."""
   config = tiny.get_config()
-  report, = run_check(config, "v5e-16")
+  report, = check.run_check(config, "v5e-16")
   assert (report.num_devices, report.num_hosts, report.fits) == (16, 4, True)
   assert report.rows_per_device == config.batch_size // 16
   # Arguments: the replicated state whole on every chip, plus this chip's rows and the key.
@@ -120,7 +121,7 @@ def test_bfloat16_cudnn_step_compiles_for_two_hosts_of_h100s():
 
 def test_glue_step_compiles_with_the_recipe_batch():
   config = tiny.get_config()
-  report, = run_check(config, "v5e-4", task="glue")
+  report, = check.run_check(config, "v5e-4", task="glue")
   assert report.fits and (report.global_batch, report.seq_len) == (32, programs.GLUE_SEQ_LEN)
   assert report.compiled_flops > report.model_flops > 0
 
@@ -130,7 +131,7 @@ def test_batch_not_divisible_by_chips_is_one_line():
   config.batch_size = 30
   with pytest.raises(errors.InputError, match=r"config.batch_size=30: expected a multiple of "
                                               r"4 devices"):
-    run_check(config, "v5e-4")
+    check.run_check(config, "v5e-4")
 
 
 def test_does_not_fit_exits_1_with_the_compilers_figures():
@@ -167,8 +168,8 @@ def test_find_batch_search(monkeypatch, start_rows, limit, tried, accumulation):
   chips = 4
   monkeypatch.setattr(check, "check", _fake_check(limit))
   monkeypatch.setattr(targets, "compile_only_devices", lambda _: [object()] * chips)
-  reports = check.find_batch(targets.target("v5e-4"), None, start_rows * chips,
-                             accumulates=True)
+  reports = check.find_batch_reports(targets.target("v5e-4"), None, start_rows * chips,
+                                     accumulates=True)
   searched = [r for r in reports if r.micro_batches == 1]
   assert [r.rows_per_device for r in searched] == tried
   if accumulation is None:
@@ -189,7 +190,8 @@ def test_find_batch_jumps_to_the_batch_the_first_compile_predicts(monkeypatch):
       seq_len=512, micro_batches=1, compile_seconds=0.0, hbm_bytes=16 * gib, fits=True,
       argument_bytes=2 * gib, output_bytes=2 * gib, alias_bytes=2 * gib, temp_bytes=2 * gib,
       code_bytes=0)
-  reports = check.find_batch(targets.target("v5e-4"), None, 64, accumulates=True, first=first)
+  reports = check.find_batch_reports(targets.target("v5e-4"), None, 64, accumulates=True,
+                                     first=first)
   assert [r.rows_per_device for r in reports] == [64, 128]
 
 
@@ -200,3 +202,30 @@ def test_report_reads_the_compilers_out_of_memory_message():
   assert report_lib._required_bytes(message) == int(29.73 * (1 << 30))
   other = "the total memory required for HLO temporaries (29.73G) exceeds available HBM"
   assert report_lib._required_bytes(other) == int(29.73 * (1 << 30))
+
+
+def test_compile_table_keeps_finished_rows_and_prints_them(tmp_path):
+  """benchmarks/compile_table.py resumes: a finished row is read back, not compiled again,
+  and the docs' row shows its memory, search and FLOPs."""
+  gib = 1 << 30
+  first = report_lib.Report(
+      target="v5e-8", device_kind="TPU v5 lite", num_devices=8, num_hosts=1, global_batch=256,
+      seq_len=512, micro_batches=1, compile_seconds=953.0, hbm_bytes=16 * gib, fits=True,
+      argument_bytes=2 * gib, output_bytes=2 * gib, alias_bytes=2 * gib, temp_bytes=12 * gib,
+      code_bytes=0, compiled_flops=19.3e12, bytes_accessed=100e9, model_flops=16.7e12,
+      peak_flops=197e12, hbm_bytes_per_second=819e9)
+  assert report_lib.Report.from_record(first.as_record()) == first
+  larger = dataclasses.replace(first, global_batch=512, fits=False)
+  out = tmp_path / "table.json"
+  out.write_text(json.dumps({"base:v5e-8:preset": {
+      "reports": [first.as_record(), larger.as_record()], "searched": True, "seconds": 1.0,
+      "date": "2026-12-06", "commit": "abc1234"}}))
+  result = subprocess.run([sys.executable, "benchmarks/compile_table.py", f"--out={out}",
+                           "--rows=0"], cwd=REPO, capture_output=True, text=True, timeout=300,
+                          check=False)
+  assert result.returncode == 0, result.stderr[-2000:]
+  # 14 GiB of 16; 32 rows fit and 64 do not; 19.3 and 16.7 TFLOP per 32 x 512 tokens; the
+  # roofline is HBM-bound (100 GB at 819 GB/s: 122 ms, against 98 ms of compute), so the
+  # ceiling is 16.7 TFLOP / (197 TFLOP/s x 122 ms).
+  assert ("| base | v5e-8 | 256 (32) | 14.0 / 16.0 | FITS | 32 | - | 1.18e+09 / 1.02e+09 "
+          "(1.16x) | 69.4% | 953 |") in result.stdout

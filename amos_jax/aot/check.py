@@ -1,6 +1,6 @@
 """Compiles a step for a slice this host does not have, and searches for the batch that fits.
 
-`check` compiles one program and reports it (aot/report.py); `find_batch` compiles a few
+`check` compiles one program and reports it (aot/report.py); `find_batch_reports` compiles a few
 candidates: per-chip batches in powers of two without accumulation, from the config's own
 upwards while they fit or downwards until one does, then (for pretraining) the configured
 global batch with the fewest micro-batches that the largest fitting one allows.
@@ -12,17 +12,40 @@ from typing import Callable
 
 import ml_collections
 
-from amos_jax.aot import programs
 from amos_jax.aot import report as report_lib
 from amos_jax.aot import targets
 from amos_jax.train import step as step_lib
 
-# (mesh, global batch, micro-batches) -> Program.
-Lowering = Callable[[object, int, int], programs.Program]
+TASKS = ("pretrain", "glue", "squad")
 
-# The largest per-chip batch find_batch tries: 8x the config's is where memory, not the
+# (mesh, global batch, micro-batches) -> programs.Program.
+Lowering = Callable[[object, int, int], object]
+
+# The largest per-chip batch the search tries: 8x the config's is where memory, not the
 # search, should be the limit.
 _MAX_GROWTH = 8
+
+
+def run_check(config: ml_collections.ConfigDict, topology: str, task: str = "pretrain",
+              finetune_batch_size: int = 0, find_batch: bool = False,
+              first: report_lib.Report | None = None) -> list[report_lib.Report]:
+  """The reports of compile_check's compiles (a notebook can call this too): config's
+  pretraining step, or for `task` "glue"/"squad" that step for config's encoder, for the
+  slice named `topology`; `first`, the configured batch's report from an earlier run, is
+  not compiled again."""
+  slice_target = targets.target(topology)
+  if task == "pretrain":
+    lowering = pretraining_lowering(config)
+    global_batch = config.batch_size
+  else:
+    from amos_jax.aot import programs  # pylint: disable=g-import-not-at-top
+    lowering = finetuning_lowering(task, config.model)
+    global_batch = finetune_batch_size or programs.finetuning_batch_size(task, config.model)
+  reports = [first or check(slice_target, lowering, global_batch)]
+  if find_batch:
+    reports += find_batch_reports(slice_target, lowering, global_batch,
+                                  accumulates=task == "pretrain", first=reports[0])
+  return reports
 
 
 def check(slice_target: targets.Target, lowering: Lowering, global_batch: int,
@@ -45,7 +68,7 @@ def check(slice_target: targets.Target, lowering: Lowering, global_batch: int,
                                   **context)
 
 
-def find_batch(slice_target: targets.Target, lowering: Lowering, global_batch: int,
+def find_batch_reports(slice_target: targets.Target, lowering: Lowering, global_batch: int,
                accumulates: bool, first: report_lib.Report | None = None
                ) -> list[report_lib.Report]:
   """Every compile of the search, in order; see the module docstring.
@@ -110,6 +133,8 @@ def _predicted_largest_rows(report: report_lib.Report) -> int | None:
 def pretraining_lowering(config: ml_collections.ConfigDict) -> Lowering:
   """Lowers config's pretraining step with the given global batch and accumulation (0: the
   config's own)."""
+  from amos_jax.aot import programs  # pylint: disable=g-import-not-at-top
+
   def lower(mesh, global_batch, micro_batches):
     variant = ml_collections.ConfigDict(config.to_dict())
     variant.batch_size = global_batch
@@ -120,6 +145,9 @@ def pretraining_lowering(config: ml_collections.ConfigDict) -> Lowering:
 
 
 def finetuning_lowering(task: str, model_config: ml_collections.ConfigDict) -> Lowering:
+  """Lowers the task's fine-tuning step for this encoder with the given global batch."""
+  from amos_jax.aot import programs  # pylint: disable=g-import-not-at-top
+
   def lower(mesh, global_batch, _):
     return programs.lower_finetuning(task, model_config, global_batch, mesh)
   return lower

@@ -78,6 +78,11 @@ class Report:
     return {**dataclasses.asdict(self), "total_bytes": self.total_bytes,
             "roofline_seconds": self.roofline_seconds, "mfu_ceiling": self.mfu_ceiling}
 
+  @classmethod
+  def from_record(cls, record: dict) -> "Report":
+    """The report `as_record` wrote (its derived figures are computed again)."""
+    return cls(**{field.name: record[field.name] for field in dataclasses.fields(cls)})
+
 
 def from_compiled(compiled, *, target, chip, program, devices, compile_seconds) -> Report:
   memory = compiled.memory_analysis()

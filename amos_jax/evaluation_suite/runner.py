@@ -36,7 +36,8 @@ def run(plan: plan_lib.Plan, mesh=None) -> dict:
   os.makedirs(plan.workdir, exist_ok=True)
   task_results = run_tasks(plan, init_sha256, mesh)
   record = table.summarize(task_results, init_checkpoint=os.path.abspath(plan.init_checkpoint),
-                           init_sha256=init_sha256, seeds=plan.seeds, from_mnli=plan.from_mnli, commit=commit)
+                           init_sha256=init_sha256, seeds=plan.seeds, from_mnli=plan.from_mnli,
+                           commit=commit)
   table.write(plan.workdir, record)
   plot.write(os.path.join(plan.workdir, plot.PLOT_FILE), record)
   glue = {task: results for task, results in task_results.items() if task != columns.SQUAD}

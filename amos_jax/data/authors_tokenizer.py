@@ -13,10 +13,14 @@ and tokenization_utils.py; fairseq's sentencepiece_bpe.py does the same):
   5. pieces map through the dictionary: <s>=0 <pad>=1 </s>=2 <unk>=3, dict.txt's symbols in
      file order, <mask> last; a piece not in it is <unk>.
 A text is `<s> a </s>`, a pair `<s> a </s> </s> b </s>` (RoBERTa's layout).
+
+encode_with_offsets maps each token back to the characters of the original text it was
+rewritten from, so SQuAD answers come back as exact substrings of the context.
 """
 
 import dataclasses
 import hashlib
+import itertools
 import os
 import re
 import shutil
@@ -27,6 +31,7 @@ import sentencepiece as spm
 
 from amos_jax import errors
 from amos_jax import special_tokens
+from amos_jax.data import tokenizer as sentencepiece_tokenizer
 
 KIND = "authors_sentencepiece"
 SENTENCEPIECE_FILE = "sp.model"
@@ -41,6 +46,11 @@ _TYPOGRAPHY = str.maketrans({"\u2018": "'", "\u2019": "'", "\u00b4": "'", "\u201
 _CONTRACTIONS = ((re.compile(r"' ([smdSMDtT])\b"), r"'\1"), (re.compile(r"' (ll|re|ve)\b"), r"'\1"),
                  (re.compile(r"' (LL|RE|VE)\b"), r"'\1 "))
 _SPACE = "\u2581"
+# Step 1 turns `` and '' (two characters) into one "; every other rewrite is one character for
+# one, and steps 2-3 only add, remove or move spaces. So the non-space characters handed to
+# SentencePiece come, in order, from the matches of this pattern in the original text (\S and
+# str.split agree on what is whitespace: both use str.isspace's definition).
+_SOURCE_CHARACTER = re.compile(r"``|''|\S")
 
 
 def is_punctuation(char: str) -> bool:
@@ -64,6 +74,12 @@ def _split_punctuation(token: str) -> list[str]:
   while end > start and is_punctuation(token[end - 1]):
     end -= 1
   return [part for part in (token[:start], token[start:end], token[end:]) if part]
+
+
+def _dropped(pieces: Sequence[str], i: int) -> bool:
+  """Step 4's rule: a lone "▁" goes when it is last or the next piece starts with
+  punctuation."""
+  return pieces[i] == _SPACE and (i + 1 == len(pieces) or is_punctuation(pieces[i + 1][0]))
 
 
 def pre_tokenize(text: str) -> list[str]:
@@ -127,24 +143,45 @@ class AuthorsTokenizer:
   def pieces(self, text: str) -> list[str]:
     """Steps 1-4 of the module docstring."""
     pieces = self.processor.encode(" ".join(pre_tokenize(text)), out_type=str)
-    return [piece for i, piece in enumerate(pieces)
-            if not (piece == _SPACE and (i + 1 == len(pieces)
-                                         or is_punctuation(pieces[i + 1][0])))]
+    return [piece for i, piece in enumerate(pieces) if not _dropped(pieces, i)]
+
+  def _id(self, piece: str) -> int:
+    return self.index.get(_ALIASES.get(piece, piece), self.special.unk)
 
   def encode(self, text: str) -> list[int]:
     """Token ids of `text`, without <s> and </s>."""
-    unk = self.special.unk
-    return [self.index.get(_ALIASES.get(piece, piece), unk) for piece in self.pieces(text)]
+    return [self._id(piece) for piece in self.pieces(text)]
 
   def encode_batch(self, texts: Sequence[str], num_threads: int = 0) -> list[list[int]]:
     del num_threads  # The pre-tokenisation is Python; SentencePiece's threads would not help.
     return [self.encode(text) for text in texts]
 
-  def encode_with_offsets(self, text: str):
-    raise errors.InputError(
-        "The AMOS authors' tokenizer rewrites the text before SentencePiece (quotes, dashes, "
-        "punctuation), so its tokens have no character offsets: SQuAD fine-tuning of a "
-        "converted authors' checkpoint is not supported.")
+  def encode_with_offsets(self, text: str) -> tuple[list[int], list[tuple[int, int]]]:
+    """The ids of encode(text) and each token's (start, end) character span in `text`.
+
+    A span runs from the first to the last original character its token was rewritten from
+    (a `` or an em dash included) and holds no whitespace; a token with no characters of its
+    own (a lone "▁", or the first of two pieces SentencePiece's normalisation made from one
+    character, as "ﬁ" -> "f" "i") has an empty span where the next characters start.
+    """
+    line = " ".join(pre_tokenize(text))
+    sources = [match.span() for match in _SOURCE_CHARACTER.finditer(text)]
+    # ordinal[k]: the number of non-space characters before position k of the line, which is
+    # also the index in `sources` of the next one.
+    ordinal = [0, *itertools.accumulate(char != " " for char in line)]
+    starts = [start for start, _ in sources] + [sources[-1][1] if sources else 0]
+    char_at_byte = sentencepiece_tokenizer.char_index_of_bytes(line)
+    pieces = self.processor.encode(line, out_type="proto").pieces
+    symbols = [piece.piece for piece in pieces]
+    ids, spans = [], []
+    for i, piece in enumerate(pieces):
+      if _dropped(symbols, i):
+        continue
+      first = ordinal[char_at_byte[piece.begin]]
+      last = ordinal[char_at_byte[piece.end]]  # One past the piece's last non-space character.
+      ids.append(self._id(piece.piece))
+      spans.append((starts[first], sources[last - 1][1] if first < last else starts[first]))
+    return ids, spans
 
   def decode(self, ids: Iterable[int]) -> str:
     symbols = {index: symbol for symbol, index in self.index.items()}

@@ -29,6 +29,19 @@ class EmptyCorpusError(errors.InputError):
   """The tokenizer was given no text; callers that know the files say which ones."""
 
 
+def char_index_of_bytes(text: str) -> list[int]:
+  """For each UTF-8 byte offset of `text` (its end included), the index of the character
+  holding that byte: SentencePiece reports pieces' spans in bytes."""
+  char_at_byte = [0] * (len(text.encode("utf-8")) + 1)
+  byte = 0
+  for index, char in enumerate(text):
+    width = len(char.encode("utf-8"))
+    char_at_byte[byte:byte + width] = [index] * width
+    byte += width
+  char_at_byte[byte] = len(text)
+  return char_at_byte
+
+
 @dataclasses.dataclass(frozen=True)
 class Tokenizer:
   """A loaded SentencePiece model; `model_path` is the file checkpoints and exports copy."""
@@ -59,14 +72,7 @@ class Tokenizer:
     is the token's visible text; a piece of whitespace alone has an empty span at its end.
     """
     pieces = self.processor.encode(text, out_type="proto").pieces
-    # SentencePiece reports UTF-8 byte offsets; map them to character offsets.
-    char_at_byte = [0] * (len(text.encode("utf-8")) + 1)
-    byte = 0
-    for index, char in enumerate(text):
-      width = len(char.encode("utf-8"))
-      char_at_byte[byte:byte + width] = [index] * width
-      byte += width
-    char_at_byte[byte] = len(text)
+    char_at_byte = char_index_of_bytes(text)
     ids, spans = [], []
     for piece in pieces:
       start, end = char_at_byte[piece.begin], char_at_byte[piece.end]

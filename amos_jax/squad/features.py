@@ -2,7 +2,7 @@
 
 As the reference implementations build them: the question is cut to `max_query_length`
 tokens; a context longer than one window is covered by windows `doc_stride` tokens apart;
-each context token keeps its character span in the context (from the SentencePiece pieces),
+each context token keeps its character span in the context (from the tokenizer's pieces),
 so a predicted token span maps back to the original text exactly. For training, a window
 that does not contain the whole answer (and every window of an unanswerable question) is
 labelled no-answer: start = end = 0, the [CLS] position.

@@ -14,8 +14,10 @@ and tokenization_utils.py; fairseq's sentencepiece_bpe.py does the same):
      file order, <mask> last; a piece not in it is <unk>.
 A text is `<s> a </s>`, a pair `<s> a </s> </s> b </s>` (RoBERTa's layout).
 
-encode_with_offsets maps each token back to the characters of the original text it was
-rewritten from, so SQuAD answers come back as exact substrings of the context.
+Steps 1-5 live in authors_pieces.py, which the Hugging Face export also ships to its
+transformers tokenizer, so both give the same ids. encode_with_offsets maps each token back to
+the characters of the original text it was rewritten from, so SQuAD answers come back as exact
+substrings of the context.
 """
 
 import dataclasses
@@ -24,99 +26,24 @@ import itertools
 import os
 import re
 import shutil
-import unicodedata
 from typing import Iterable, Sequence
 
 import sentencepiece as spm
 
 from amos_jax import errors
 from amos_jax import special_tokens
+from amos_jax.data import authors_pieces
 from amos_jax.data import tokenizer as sentencepiece_tokenizer
 
 KIND = "authors_sentencepiece"
 SENTENCEPIECE_FILE = "sp.model"
 DICTIONARY_FILE = "dict.txt"
 
-# fairseq's four specials first; dict.txt may name them with either spelling.
-_FIXED = {"<s>": 0, "<pad>": 1, "</s>": 2, "<unk>": 3}
-_ALIASES = {"[CLS]": "<s>", "[PAD]": "<pad>", "[SEP]": "</s>", "[UNK]": "<unk>",
-            "[MASK]": "<mask>"}
-_TYPOGRAPHY = str.maketrans({"\u2018": "'", "\u2019": "'", "\u00b4": "'", "\u201c": '"',
-                             "\u201d": '"', "\u2014": "-", "\u2013": "-"})
-_CONTRACTIONS = ((re.compile(r"' ([smdSMDtT])\b"), r"'\1"), (re.compile(r"' (ll|re|ve)\b"), r"'\1"),
-                 (re.compile(r"' (LL|RE|VE)\b"), r"'\1 "))
-_SPACE = "\u2581"
 # Step 1 turns `` and '' (two characters) into one "; every other rewrite is one character for
 # one, and steps 2-3 only add, remove or move spaces. So the non-space characters handed to
 # SentencePiece come, in order, from the matches of this pattern in the original text (\S and
 # str.split agree on what is whitespace: both use str.isspace's definition).
 _SOURCE_CHARACTER = re.compile(r"``|''|\S")
-
-
-def is_punctuation(char: str) -> bool:
-  """ASCII symbols and punctuation, or any Unicode punctuation category."""
-  code = ord(char)
-  return (33 <= code <= 47 or 58 <= code <= 64 or 91 <= code <= 96 or 123 <= code <= 126
-          or unicodedata.category(char).startswith("P"))
-
-
-def _split_punctuation(token: str) -> list[str]:
-  """A leading and a trailing run of punctuation as words of their own; an all-punctuation
-  token stays whole."""
-  if len(token) < 2:
-    return [token]
-  start = 0
-  while start < len(token) and is_punctuation(token[start]):
-    start += 1
-  if start == len(token):
-    return [token]
-  end = len(token)
-  while end > start and is_punctuation(token[end - 1]):
-    end -= 1
-  return [part for part in (token[:start], token[start:end], token[end:]) if part]
-
-
-def _dropped(pieces: Sequence[str], i: int) -> bool:
-  """Step 4's rule: a lone "▁" goes when it is last or the next piece starts with
-  punctuation."""
-  return pieces[i] == _SPACE and (i + 1 == len(pieces) or is_punctuation(pieces[i + 1][0]))
-
-
-def pre_tokenize(text: str) -> list[str]:
-  """Steps 1-3 of the module docstring: the words handed to SentencePiece."""
-  text = text.strip().replace("``", '"').replace("''", '"').translate(_TYPOGRAPHY)
-  line = " ".join(part for token in text.split() for part in _split_punctuation(token))
-  for pattern, replacement in _CONTRACTIONS:
-    line = pattern.sub(replacement, line)
-  return line.split()
-
-
-def read_dictionary(path: str) -> dict[str, int]:
-  """symbol -> id of a fairseq dict.txt ("symbol count" lines), with fairseq's specials first
-  and <mask> last."""
-  index = dict(_FIXED)
-  next_id = len(index)  # Ids are positions: an overwritten symbol leaves its old id unused.
-  try:
-    with open(path, encoding="utf-8") as f:
-      lines = f.read().splitlines()
-  except UnicodeDecodeError as e:
-    raise errors.InputError(f"{path} is not a UTF-8 fairseq dictionary ({e}).") from e
-  for number, line in enumerate(lines, 1):
-    if not line.strip():
-      continue
-    symbol, _, count = line.rstrip().rpartition(" ")
-    overwrite = count == "#fairseq:overwrite"
-    if overwrite:
-      symbol = symbol.rpartition(" ")[0]
-    if not symbol:
-      raise errors.InputError(f"{path}:{number}: expected 'symbol count', got {line!r}.")
-    symbol = _ALIASES.get(symbol, symbol)
-    if symbol not in index or overwrite:
-      index[symbol] = next_id
-      next_id += 1
-  if "<mask>" not in index:
-    index["<mask>"] = next_id
-  return index
 
 
 @dataclasses.dataclass(frozen=True)
@@ -142,11 +69,10 @@ class AuthorsTokenizer:
 
   def pieces(self, text: str) -> list[str]:
     """Steps 1-4 of the module docstring."""
-    pieces = self.processor.encode(" ".join(pre_tokenize(text)), out_type=str)
-    return [piece for i, piece in enumerate(pieces) if not _dropped(pieces, i)]
+    return authors_pieces.pieces(self.processor, text)
 
   def _id(self, piece: str) -> int:
-    return self.index.get(_ALIASES.get(piece, piece), self.special.unk)
+    return self.index.get(authors_pieces.symbol(piece), self.special.unk)
 
   def encode(self, text: str) -> list[int]:
     """Token ids of `text`, without <s> and </s>."""
@@ -164,7 +90,7 @@ class AuthorsTokenizer:
     own (a lone "▁", or the first of two pieces SentencePiece's normalisation made from one
     character, as "ﬁ" -> "f" "i") has an empty span where the next characters start.
     """
-    line = " ".join(pre_tokenize(text))
+    line = " ".join(authors_pieces.pre_tokenize(text))
     sources = [match.span() for match in _SOURCE_CHARACTER.finditer(text)]
     # ordinal[k]: the number of non-space characters before position k of the line, which is
     # also the index in `sources` of the next one.
@@ -175,7 +101,7 @@ class AuthorsTokenizer:
     symbols = [piece.piece for piece in pieces]
     ids, spans = [], []
     for i, piece in enumerate(pieces):
-      if _dropped(symbols, i):
+      if authors_pieces.dropped(symbols, i):
         continue
       first = ordinal[char_at_byte[piece.begin]]
       last = ordinal[char_at_byte[piece.end]]  # One past the piece's last non-space character.
@@ -210,7 +136,10 @@ def load(directory: str, vocab_size: int | None = None) -> AuthorsTokenizer:
   except (RuntimeError, OSError) as e:
     raise errors.InputError(f"{paths[SENTENCEPIECE_FILE]} is not a SentencePiece model "
                             f"({e}).") from e
-  index = read_dictionary(paths[DICTIONARY_FILE])
+  try:
+    index = authors_pieces.read_dictionary(paths[DICTIONARY_FILE])
+  except ValueError as e:
+    raise errors.InputError(str(e)) from e
   num_ids = max(index.values()) + 1
   if vocab_size is not None and num_ids > vocab_size:
     raise errors.InputError(

@@ -7,19 +7,22 @@ torch.
   modeling_amos_jax.py       }  trust_remote_code=True
   tokenizer.json, tokenizer_config.json   AutoTokenizer's fast tokenizer
   tokenizer.model            the SentencePiece model, for amos_jax reading the export back
-                             (a converted BERT/ELECTRA model has WordPiece's tokenizer.json
-                             alone, and config.json says so: hf_config.TOKENIZER_KEY)
   README.md                  the model card
+config.json's hf_config.TOKENIZER_KEY names the tokenizer when it is not amos_jax's own: a
+converted BERT/ELECTRA model has WordPiece's tokenizer.json alone; a converted AMOS/COCO-LM
+authors' model has their sp.model and dict.txt, read by tokenization_amos_jax.py and
+authors_pieces.py (AutoTokenizer with trust_remote_code=True), in place of tokenizer.json and
+tokenizer.model (hf/tokenizer_files.py).
 
 Writing needs `tokenizers`, `safetensors` and transformers (requirements-hf.txt); reading
-`safetensors`' numpy API (and `tokenizers` for a WordPiece export).
+`safetensors`' numpy API (and `tokenizers` for a WordPiece export, sentencepiece for the
+others).
 """
 
 import json
 import os
 import shutil
 
-from amos_jax import errors
 from amos_jax.data import tokenizer as tokenizer_lib
 from amos_jax.data import tokenizer_kinds
 from amos_jax.data import wordpiece_tokenizer
@@ -36,7 +39,7 @@ KIND = "hf_export"
 NAME = "amos_jax Hugging Face export"
 WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
-SENTENCEPIECE_FILE = "tokenizer.model"
+SENTENCEPIECE_FILE = tokenizer_lib.MODEL_FILE  # tokenizer_kinds.load reads it by this name.
 CARD_FILE = "README.md"
 CODE_FILES = (hf_config.CONFIGURATION_MODULE + ".py", hf_config.MODELING_MODULE + ".py")
 
@@ -45,11 +48,6 @@ def write(out_dir: str, tree, model: dict, tokenizer, task, card: dict | None):
   """Writes every file of the export into `out_dir` from a checked TextEncoder or
   SequenceClassifier tree of numpy arrays and its amos_jax model config (a dict)."""
   from safetensors import numpy as safetensors_numpy
-  if tokenizer.kind not in hf_config.TOKENIZER_KINDS:
-    raise errors.InputError(
-        f"The Hugging Face export converts amos_jax's SentencePiece and BERT/ELECTRA's "
-        f"WordPiece tokenizers; this model's is {tokenizer.kind!r} (the AMOS authors' "
-        "fairseq dictionary): export it with format 'flax'.")
   safetensors_numpy.save_file(weights.to_torch_tensors(tree),
                               os.path.join(out_dir, WEIGHTS_FILE), metadata={"format": "pt"})
   config = hf_config.to_hf(model, task, model["param_dtype"], tokenizer.kind)
@@ -58,12 +56,14 @@ def write(out_dir: str, tree, model: dict, tokenizer, task, card: dict | None):
   code_dir = os.path.dirname(os.path.abspath(hf_config.__file__))
   for name in CODE_FILES:
     shutil.copyfile(os.path.join(code_dir, name), os.path.join(out_dir, name))
+  max_length = model["max_position_embeddings"]
   if tokenizer.kind == tokenizer_kinds.SENTENCEPIECE:
     shutil.copyfile(tokenizer.model_path, os.path.join(out_dir, SENTENCEPIECE_FILE))
-    tokenizer_files.write_tokenizer_files(tokenizer.model_path, out_dir,
-                                          model["max_position_embeddings"])
-  else:
-    tokenizer_files.write_wordpiece_files(tokenizer, out_dir, model["max_position_embeddings"])
+    tokenizer_files.write_tokenizer_files(tokenizer.model_path, out_dir, max_length)
+  elif tokenizer.kind == wordpiece_tokenizer.KIND:
+    tokenizer_files.write_wordpiece_files(tokenizer, out_dir, max_length)
+  else:  # The AMOS authors' (authors_tokenizer.KIND), the last of tokenizer_kinds.KINDS.
+    tokenizer_files.write_authors_files(tokenizer, out_dir, max_length)
   with open(os.path.join(out_dir, CARD_FILE), "w", encoding="utf-8") as f:
     f.write(model_card.render(config, task, card or {}))
   for name in os.listdir(out_dir):  # On disk before the directory is renamed into place.
@@ -72,16 +72,15 @@ def write(out_dir: str, tree, model: dict, tokenizer, task, card: dict | None):
 
 
 def _read_tokenizer(path: str, kind: str, vocab_size: int):
-  if kind == wordpiece_tokenizer.KIND:
-    return wordpiece_tokenizer.load(path, vocab_size)
   tokenizer_path = os.path.join(path, SENTENCEPIECE_FILE)
-  if not os.path.isfile(tokenizer_path):
+  if kind == tokenizer_kinds.SENTENCEPIECE and not os.path.isfile(tokenizer_path):
     raise FileNotFoundError(
         f"{tokenizer_path} not found: amos_jax reads the SentencePiece model a Hugging Face "
         f"export carries beside tokenizer.json (an export of a BERT/ELECTRA model has "
         f"\"{hf_config.TOKENIZER_KEY}\": \"{wordpiece_tokenizer.KIND}\" in config.json "
         "instead).")
-  return tokenizer_lib.load_tokenizer(tokenizer_path, vocab_size)
+  # The files each kind's `save` writes, under the same names in an export.
+  return tokenizer_kinds.load(kind, path, vocab_size)
 
 
 def recognise(path: str) -> bool:

@@ -10,7 +10,6 @@ import numpy as np
 
 from amos_jax import errors
 from amos_jax.data import tokenizer_kinds
-from amos_jax.data import wordpiece_tokenizer
 from amos_jax.formats import encoder_tree
 from amos_jax.models import amos
 from amos_jax.models import transformer
@@ -41,9 +40,10 @@ _RENAMED = (
 )
 _FLOAT_KEYS = ("hidden_dropout_prob", "initializer_range")
 # Which tokenizer the export carries, for amos_jax reading it back: "sentencepiece"
-# (amos_jax's own; exports without the key) or "wordpiece" (a converted BERT/ELECTRA model).
+# (amos_jax's own; exports without the key), "wordpiece" (a converted BERT/ELECTRA model) or
+# "authors_sentencepiece" (a converted AMOS/COCO-LM authors' model): every kind amos_jax reads.
 TOKENIZER_KEY = "amos_jax_tokenizer"
-TOKENIZER_KINDS = (tokenizer_kinds.SENTENCEPIECE, wordpiece_tokenizer.KIND)
+TOKENIZER_KINDS = tokenizer_kinds.KINDS
 
 
 def to_hf(model: dict, task, param_dtype: str,

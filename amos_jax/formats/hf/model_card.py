@@ -9,12 +9,18 @@ from amos_jax.formats.hf import hf_config
 # Pretraining config sections worth a reader's time; data paths and logging are left out.
 _PRETRAINING_KEYS = ("num_train_steps", "batch_size", "seq_len", "seed")
 _PRETRAINING_SECTIONS = ("objective", "optimizer")
-_TOKENIZER_NAMES = {"sentencepiece": "cased SentencePiece", "wordpiece": "BERT's WordPiece"}
+_TOKENIZER_NAMES = {"sentencepiece": "cased SentencePiece", "wordpiece": "BERT's WordPiece",
+                    "authors_sentencepiece": "the AMOS/COCO-LM authors' SentencePiece and "
+                                             "fairseq dictionary"}
 _ORIGINS = {
     "sentencepiece": "The discriminator of an AMOS (or ELECTRA) pretraining run in amos_jax",
     "wordpiece": ("An encoder in amos_jax's architecture that started from a Hugging Face "
                   "BERT or ELECTRA checkpoint (read as it is, or pretrained further)"),
+    "authors_sentencepiece": ("An encoder that started from the AMOS/COCO-LM authors' released "
+                              "checkpoint (read as it is, or pretrained further in amos_jax)"),
 }
+# Tokenizers whose code ships in the export (hf/tokenizer_files.py) rather than tokenizer.json.
+_REMOTE_CODE_TOKENIZERS = ("authors_sentencepiece",)
 
 
 def _read_json(path: str):
@@ -122,7 +128,8 @@ def render(config: dict, task, facts: dict) -> str:
   lines += [
       "", "## Use", "", "```python",
       f"from transformers import AutoTokenizer, {head}",
-      "tokenizer = AutoTokenizer.from_pretrained(PATH)",
+      "tokenizer = AutoTokenizer.from_pretrained(PATH"
+      f"{', trust_remote_code=True' if tokenizer_kind in _REMOTE_CODE_TOKENIZERS else ''})",
       f"model = {head}.from_pretrained(PATH, trust_remote_code=True)",
       'outputs = model(**tokenizer(["A sentence.", "Another one."], padding=True,'
       ' return_tensors="pt"))', "```", "",

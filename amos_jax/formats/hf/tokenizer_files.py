@@ -1,6 +1,9 @@
-"""tokenizer.json and tokenizer_config.json that reproduce amos_jax's SentencePiece ids.
+"""The tokenizer files of a Hugging Face export, so that AutoTokenizer gives the ids amos_jax
+gives: tokenizer.json (a `tokenizers` pipeline) for amos_jax's SentencePiece model and for
+BERT/ELECTRA's WordPiece, and for the AMOS authors' tokenizer, whose rewriting rules have no
+pipeline, its own files and Python code (tokenization_amos_jax.py, write_authors_files).
 
-The `tokenizers` pipeline mirrors SentencePiece's: its own precompiled normalization
+For amos_jax's SentencePiece model, the `tokenizers` pipeline mirrors SentencePiece's: its own precompiled normalization
 (nmt_nfkc), whitespace stripped and collapsed, "▁" for spaces and before the text, pieces
 within whitespace-separated words, the unigram model with its scores, and unknown characters
 as [UNK]. [CLS] a [SEP] (b [SEP]) are added by a post-processor.
@@ -16,9 +19,11 @@ not matched in text either.
 
 import json
 import os
+import shutil
 
 from amos_jax import errors
 from amos_jax import special_tokens
+from amos_jax.data import authors_pieces
 
 TOKENIZER_JSON = "tokenizer.json"
 TOKENIZER_CONFIG = "tokenizer_config.json"
@@ -31,6 +36,21 @@ _SPECIALS = (
     (special_tokens.MASK_ID, special_tokens.MASK),
 )
 _SPACE = "\u2581"
+_TOKEN_KEYS = ("pad_token", "unk_token", "cls_token", "sep_token", "mask_token")
+# amos_jax's and WordPiece's names of the specials: the same strings in both kinds
+# (wordpiece_tokenizer checks its vocabulary has them); their ids are each tokenizer's own.
+_BRACKET_TOKENS = dict(zip(_TOKEN_KEYS, (special_tokens.PAD, special_tokens.UNK,
+                                         special_tokens.CLS, special_tokens.SEP,
+                                         special_tokens.MASK)))
+# The authors' names, as their dict.txt spells them (data/authors_pieces.py).
+_AUTHORS_TOKENS = dict(zip(_TOKEN_KEYS, ("<pad>", "<unk>", "<s>", "</s>", authors_pieces.MASK)))
+# The AMOS authors' tokenizer: the transformers class and the module of rules it imports,
+# amos_jax's own (data/authors_pieces.py), shipped unchanged.
+TOKENIZATION_MODULE = "tokenization_amos_jax"
+AUTHORS_TOKENIZER_CLASS = "AmosJaxAuthorsTokenizer"
+AUTHORS_CODE = {TOKENIZATION_MODULE + ".py": os.path.join(os.path.dirname(__file__),
+                                                          TOKENIZATION_MODULE + ".py"),
+                "authors_pieces.py": authors_pieces.__file__}
 
 
 def _special_closing_pattern() -> str:
@@ -104,6 +124,21 @@ def write_tokenizer_files(sentencepiece_path: str, out_dir: str, max_length: int
   _write_config(out_dir, max_length, split_special_tokens=True)
 
 
+def write_authors_files(tokenizer, out_dir: str, max_length: int):
+  """The AMOS authors' tokenizer (data/authors_tokenizer.py): its sp.model and dict.txt,
+  the code of AmosJaxAuthorsTokenizer, and a tokenizer_config.json whose auto_map has
+  AutoTokenizer load it (trust_remote_code=True)."""
+  tokenizer.save(out_dir)  # sp.model, dict.txt
+  for name, source in AUTHORS_CODE.items():
+    shutil.copyfile(source, os.path.join(out_dir, name))
+  # As amos_jax: "<mask>" in text is characters, not the special token.
+  _write_config(out_dir, max_length, split_special_tokens=True,
+                tokens=_AUTHORS_TOKENS,
+                tokenizer_class=AUTHORS_TOKENIZER_CLASS,
+                auto_map={"AutoTokenizer": [
+                    f"{TOKENIZATION_MODULE}.{AUTHORS_TOKENIZER_CLASS}", None]})
+
+
 def write_wordpiece_files(tokenizer, out_dir: str, max_length: int):
   """tokenizer.json and tokenizer_config.json of a converted BERT/ELECTRA checkpoint's
   WordPiece tokenizer (data/wordpiece_tokenizer.py): its own pipeline, saved as it is, so
@@ -113,14 +148,12 @@ def write_wordpiece_files(tokenizer, out_dir: str, max_length: int):
   _write_config(out_dir, max_length, split_special_tokens=False)
 
 
-def _write_config(out_dir: str, max_length: int, split_special_tokens: bool):
-  # The pieces are the same strings in both kinds (wordpiece_tokenizer checks its vocabulary
-  # has them); their ids are each tokenizer's own.
+def _write_config(out_dir: str, max_length: int, split_special_tokens: bool,
+                  tokens: dict = _BRACKET_TOKENS,
+                  tokenizer_class: str = "PreTrainedTokenizerFast", **extra):
   config = {
-      "tokenizer_class": "PreTrainedTokenizerFast",
-      "pad_token": special_tokens.PAD, "unk_token": special_tokens.UNK,
-      "cls_token": special_tokens.CLS, "sep_token": special_tokens.SEP,
-      "mask_token": special_tokens.MASK,
+      "tokenizer_class": tokenizer_class,
+      **tokens, **extra,
       "model_max_length": max_length,
       "padding_side": "right",  # amos_jax's encoder is trained on right-padded rows.
       "split_special_tokens": split_special_tokens,

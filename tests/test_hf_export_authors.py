@@ -53,13 +53,7 @@ def authors_files(tmp_path_factory):
   vocab = max(authors_reference.load_authors_dict(str(directory / "dict.txt")).values()) + 1
   # Room for the longest pair untruncated.
   config = dict(test_released_checkpoints.AUTHORS, vocab_size=vocab, max_position_embeddings=128)
-  torch.manual_seed(0)
-  model = authors_reference.AuthorsModel(config, prefix="amos").eval()
-  with torch.no_grad():  # Larger weights, so that every part moves the outputs.
-    for name, parameter in model.named_parameters():
-      if parameter.ndim == 2:
-        parameter.mul_(4.0 if "relative_attention_bias" not in name else 40.0)
-  return directory, config, model
+  return directory, config, test_released_checkpoints.reference_model(config)
 
 
 @pytest.fixture(scope="module")

@@ -79,11 +79,13 @@ def test_installs_the_packages_with_their_data(venv):
   out = run_in(env_dir, str(env_dir / "bin" / "python"), "-c",
                "import amos_jax, configs.tiny; from amos_jax.data import sources; "
                "from amos_jax.formats import hf_export; from amos_jax.formats.hf import hf_config; "
+               "from amos_jax.formats.hf import tokenizer_files; "
                "from amos_jax.aot import targets; "
                "import os; print(amos_jax.__file__); "
                "print(os.path.getsize(sources.SAMPLE_PATH)); "
                "print(all(os.path.isfile(os.path.join(os.path.dirname(hf_config.__file__), n)) "
-               "for n in hf_export.CODE_FILES)); "
+               "for n in hf_export.CODE_FILES) and "
+               "all(os.path.isfile(p) for p in tokenizer_files.AUTHORS_CODE.values())); "
                "print(sorted(os.listdir(os.path.join(os.path.dirname(targets.__file__), "
                "'gpu_specs'))))")
   assert out.returncode == 0, out.stderr[-2000:]

@@ -194,13 +194,20 @@ def authors_files(tmp_path_factory, tokenizer_path):
   authors_reference.write_fairseq_dict(tokenizer_path, str(directory / "dict.txt"))
   vocab = max(authors_reference.load_authors_dict(str(directory / "dict.txt")).values()) + 1
   config = dict(AUTHORS, vocab_size=vocab)
+  return directory, config, reference_model(config)
+
+
+def reference_model(config):
+  """The authors' architecture (tests/authors_reference.py), seeded, with larger weights than
+  its init's, so that every part moves the outputs."""
+  from tests import authors_reference
   torch.manual_seed(0)
   model = authors_reference.AuthorsModel(config, prefix="amos").eval()
-  with torch.no_grad():  # Larger weights, so that every part moves the outputs.
+  with torch.no_grad():
     for name, parameter in model.named_parameters():
       if parameter.ndim == 2:
         parameter.mul_(4.0 if "relative_attention_bias" not in name else 40.0)
-  return directory, config, model
+  return model
 
 
 def authors_checkpoint(tmp_path, authors_files, layout):

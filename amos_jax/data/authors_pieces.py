@@ -13,6 +13,9 @@ import re
 import unicodedata
 from typing import Sequence
 
+# The release's file names, which amos_jax's checkpoints and exports keep.
+SENTENCEPIECE_FILE = "sp.model"
+DICTIONARY_FILE = "dict.txt"
 # fairseq's four specials first; dict.txt may name them with either spelling.
 FIXED = {"<s>": 0, "<pad>": 1, "</s>": 2, "<unk>": 3}
 MASK = "<mask>"

@@ -36,8 +36,8 @@ from amos_jax.data import authors_pieces
 from amos_jax.data import tokenizer as sentencepiece_tokenizer
 
 KIND = "authors_sentencepiece"
-SENTENCEPIECE_FILE = "sp.model"
-DICTIONARY_FILE = "dict.txt"
+SENTENCEPIECE_FILE = authors_pieces.SENTENCEPIECE_FILE
+DICTIONARY_FILE = authors_pieces.DICTIONARY_FILE
 
 # Step 1 turns `` and '' (two characters) into one "; every other rewrite is one character for
 # one, and steps 2-3 only add, remove or move spaces. So the non-space characters handed to

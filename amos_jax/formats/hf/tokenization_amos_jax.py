@@ -15,10 +15,7 @@ import shutil
 import sentencepiece as spm
 from transformers import PreTrainedTokenizer
 
-from .authors_pieces import pieces, read_dictionary, symbol
-
-SENTENCEPIECE_FILE = "sp.model"
-DICTIONARY_FILE = "dict.txt"
+from .authors_pieces import DICTIONARY_FILE, SENTENCEPIECE_FILE, pieces, read_dictionary, symbol
 
 
 class AmosJaxAuthorsTokenizer(PreTrainedTokenizer):

@@ -3,10 +3,11 @@ gives: tokenizer.json (a `tokenizers` pipeline) for amos_jax's SentencePiece mod
 BERT/ELECTRA's WordPiece, and for the AMOS authors' tokenizer, whose rewriting rules have no
 pipeline, its own files and Python code (tokenization_amos_jax.py, write_authors_files).
 
-For amos_jax's SentencePiece model, the `tokenizers` pipeline mirrors SentencePiece's: its own precompiled normalization
-(nmt_nfkc), whitespace stripped and collapsed, "▁" for spaces and before the text, pieces
-within whitespace-separated words, the unigram model with its scores, and unknown characters
-as [UNK]. [CLS] a [SEP] (b [SEP]) are added by a post-processor.
+For amos_jax's SentencePiece model, the `tokenizers` pipeline mirrors SentencePiece's: its
+own precompiled normalization (nmt_nfkc), whitespace stripped and collapsed, "▁" for spaces
+and before the text, pieces within whitespace-separated words, the unigram model with its
+scores, and unknown characters as [UNK]. [CLS] a [SEP] (b [SEP]) are added by a
+post-processor.
 
 SentencePiece never produces the special pieces from text: "[MASK]" written in a sentence is
 plain characters, as in amos_jax. A unigram model in `tokenizers` would match the piece (its

@@ -104,8 +104,9 @@ def from_hf(config: dict, source: str):
     model[name] = float(value) if is_float else value
   model["attention_dropout_rate"] = float(config.get("attention_probs_dropout_prob", 0.0))
   dtype = config.get("dtype") or config.get("torch_dtype") or "float32"
+  # Compute settings are amos_jax's, not the model's: an export runs with the defaults.
   model.update(dtype="float32", param_dtype=np.dtype(_numpy_dtype(dtype, source)).name,
-               attention_implementation=None)
+               attention_implementation=None, remat=False)
   task = None
   if config.get("architectures") == [CLASSIFIER_CLASS] or config.get("finetuning_task"):
     task = _task(config, source)

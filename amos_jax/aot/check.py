@@ -122,7 +122,7 @@ def _predicted_largest_rows(report: report_lib.Report) -> int | None:
     fixed = report.total_bytes - report.temp_bytes
     per_row = report.temp_bytes / report.rows_per_device
   elif report.required_bytes is not None:  # The compiler's count of the temporaries.
-    fixed = 0  # Unknown; the steps that follow correct the guess.
+    fixed = 0  # The state's bytes are not known; the steps that follow correct the guess.
     per_row = report.required_bytes / report.rows_per_device
   else:
     return None

@@ -46,7 +46,9 @@ class Report:
   peak_flops: float | None = None
   hbm_bytes_per_second: float | None = None
   compiler_message: str = ""  # The compiler's words when it refused the program.
-  required_bytes: int | None = None  # From that message, where it says.
+  # From that message, where it says: libtpu names the temporaries alone ("the total memory
+  # required for HLO temporaries (29.73G) exceeds available HBM (15.75G)").
+  required_bytes: int | None = None
 
   @property
   def rows_per_device(self) -> int:
@@ -54,9 +56,9 @@ class Report:
 
   @property
   def total_bytes(self) -> int | None:
-    """What the device holds while the step runs."""
+    """What the device holds while the step runs; None when the compiler refused it."""
     if self.argument_bytes is None:
-      return self.required_bytes
+      return None
     return (self.argument_bytes + self.output_bytes - self.alias_bytes + self.temp_bytes
             + self.code_bytes)
 
@@ -174,6 +176,8 @@ def table(reports: list[Report]) -> str:
     micro = r.rows_per_device // r.micro_batches
     outputs = (None if r.output_bytes is None else r.output_bytes - r.alias_bytes)
     total = f"{_gib(r.total_bytes)} / {_gib(r.hbm_bytes)}"
+    if r.total_bytes is None and r.required_bytes is not None:
+      total = f"temporaries {_gib(r.required_bytes)} / {_gib(r.hbm_bytes)}"
     lines.append(
         f"| {r.target} ({r.num_hosts} host{'s' if r.num_hosts > 1 else ''}) "
         f"| {r.global_batch} x {r.seq_len} ({micro} x {r.micro_batches}) "

@@ -29,6 +29,8 @@ from tests.test_squad_finetune import QUICK as SQUAD_QUICK
 from tests.test_squad_finetune import write_squad_dir
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# The module's run fine-tunes every task (about three minutes of CPU): scheduled first.
+pytestmark = pytest.mark.slow
 NUM_TEST = 5
 # One step per seed (32 rows, the tiny recipe's batch), two seeds: what is tested here is the
 # plumbing around fine-tuning, which tests/test_glue_finetune.py tests on its own. One device

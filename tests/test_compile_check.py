@@ -134,6 +134,13 @@ def test_batch_not_divisible_by_chips_is_one_line():
     check.run_check(config, "v5e-4")
 
 
+def test_squad_on_a_short_encoder_is_one_line():
+  with pytest.raises(errors.InputError, match=r"--task=squad compiles 384-token rows: expected "
+                                              r"config.model.max_position_embeddings >= 384, "
+                                              r"not 128"):
+    check.run_check(tiny.get_config(), "v5e-4", task="squad")
+
+
 def test_does_not_fit_exits_1_with_the_compilers_figures():
   """A batch far beyond 16 GiB per chip: the TPU compiler refuses it, and the command says so
   instead of crashing."""

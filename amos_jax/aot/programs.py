@@ -97,8 +97,13 @@ def lower_finetuning(task: str, model_config: ml_collections.ConfigDict, global_
     raise config_validation.ConfigError(
         f"--finetune_batch_size={global_batch}: expected a multiple of the {mesh.size} "
         "devices.")
+  seq_len = GLUE_SEQ_LEN if task == "glue" else SQUAD_SEQ_LEN
+  if seq_len > model_config.max_position_embeddings:
+    raise config_validation.ConfigError(
+        f"--task={task} compiles {seq_len}-token rows: expected "
+        f"config.model.max_position_embeddings >= {seq_len}, not "
+        f"{model_config.max_position_embeddings}.")
   if task == "glue":
-    seq_len = GLUE_SEQ_LEN
     num_labels = len(glue_tasks.get_task(GLUE_TASK).label_names)
     model = classifier.SequenceClassifier(model_config, num_labels)
     example_losses = lambda logits, batch: glue_finetune.example_losses(  # noqa: E731
@@ -106,7 +111,6 @@ def lower_finetuning(task: str, model_config: ml_collections.ConfigDict, global_
     batch = _batch(mesh, global_batch, seq_len, labels=jnp.int32)
     head_flops = 0.0  # One [CLS] row per example: nothing per token.
   else:
-    seq_len = SQUAD_SEQ_LEN
     model = span.SpanExtractor(model_config)
     example_losses = squad_finetune.span_losses
     batch = _batch(mesh, global_batch, seq_len, start_positions=jnp.int32,

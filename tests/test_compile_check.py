@@ -119,10 +119,13 @@ def test_bfloat16_cudnn_step_compiles_for_two_hosts_of_h100s():
   assert 0 < report.compiled_flops and 0 < report.mfu_ceiling < 1
 
 
-def test_glue_step_compiles_with_the_recipe_batch():
+@pytest.mark.parametrize("task, seq_len", [("glue", programs.GLUE_SEQ_LEN),
+                                           ("squad", programs.SQUAD_SEQ_LEN)])
+def test_finetuning_steps_compile_with_the_recipe_batch(task, seq_len):
   config = tiny.get_config()
-  report, = check.run_check(config, "v5e-4", task="glue")
-  assert report.fits and (report.global_batch, report.seq_len) == (32, programs.GLUE_SEQ_LEN)
+  config.model.max_position_embeddings = 384
+  report, = check.run_check(config, "v5e-4", task=task)
+  assert report.fits and (report.global_batch, report.seq_len) == (32, seq_len)
   assert report.compiled_flops > report.model_flops > 0
 
 

@@ -112,7 +112,8 @@ def lower_finetuning(task: str, model_config: ml_collections.ConfigDict, global_
     head_flops = 0.0  # One [CLS] row per example: nothing per token.
   else:
     model = span.SpanExtractor(model_config)
-    example_losses = squad_finetune.span_losses
+    example_losses = lambda outputs, batch: squad_finetune.span_losses(  # noqa: E731
+        *outputs, batch)  # The model's (start logits, end logits).
     batch = _batch(mesh, global_batch, seq_len, start_positions=jnp.int32,
                    end_positions=jnp.int32)
     head_flops = 6 * model_config.hidden_size * 2  # Start and end logits on every token.

@@ -87,7 +87,7 @@ def markdown(records: dict) -> str:
   """The docs' table: the configured batch's compile per row, and what the search found."""
   lines = ["| preset | target | batch x 512 (rows/chip) | per chip GiB / memory | fits | largest "
            "rows/chip without accumulation | the batch in micro-batches | FLOPs/token compiled "
-           "/ train/flops.py | roofline MFU ceiling | compile s |", "|" + " --- |" * 10]
+           "/ train/flops.py | roofline MFU ceiling | compile s | compiled |", "|" + " --- |" * 11]
   for key, record in records.items():
     preset, target = key.split(":")[:2]
     notes = [note for flag, note in (("cudnn", "cuDNN attention"), ("remat=True", "remat"))
@@ -121,7 +121,8 @@ def markdown(records: dict) -> str:
         f"| {first['global_batch']} ({first['global_batch'] // first['num_devices']}) "
         f"| {total} / {first['hbm_bytes'] / 2**30:.1f} "
         f"| {'FITS' if first['fits'] else 'DOES NOT FIT'} | {largest} | {accumulated} "
-        f"| {flops} | {ceiling} | {first['compile_seconds']:.0f} |")
+        f"| {flops} | {ceiling} | {first['compile_seconds']:.0f} "
+        f"| {record['date']}, {record['commit']} |")
   return "\n".join(lines)
 
 

@@ -238,4 +238,4 @@ def test_compile_table_keeps_finished_rows_and_prints_them(tmp_path):
   # roofline is HBM-bound (100 GB at 819 GB/s: 122 ms, against 98 ms of compute), so the
   # ceiling is 16.7 TFLOP / (197 TFLOP/s x 122 ms).
   assert ("| base | v5e-8 | 256 (32) | 14.0 / 16.0 | FITS | 32 | - | 1.18e+09 / 1.02e+09 "
-          "(1.16x) | 69.4% | 953 |") in result.stdout
+          "(1.16x) | 69.4% | 953 | 2026-12-06, abc1234 |") in result.stdout

@@ -12,7 +12,6 @@ several processes given different --rows.
 
 import fcntl
 import os
-import subprocess
 import sys
 import time
 
@@ -24,6 +23,7 @@ from absl import flags  # noqa: E402
 from amos_jax import atomic_file  # noqa: E402
 from amos_jax import cli_errors  # noqa: E402
 from amos_jax.aot import report as report_lib  # noqa: E402
+from amos_jax.evaluation_suite import table  # noqa: E402
 from amos_jax.formats import json_files  # noqa: E402
 from configs import base, large, small  # noqa: E402
 
@@ -74,12 +74,7 @@ def row_config(preset, batch, overrides):
   config.model.dtype = "bfloat16"
   if batch:
     config.batch_size = batch
-  for key, value in overrides.items():
-    node = config
-    *parents, leaf = key.split(".")
-    for part in parents:
-      node = node[part]
-    node[leaf] = value
+  config.update_from_flattened_dict(overrides)
   return config
 
 
@@ -126,14 +121,6 @@ def markdown(records: dict) -> str:
   return "\n".join(lines)
 
 
-def _commit() -> str:
-  """The checkout's commit, for the record (the docs cite it)."""
-  result = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
-                          text=True, check=False,
-                          cwd=os.path.dirname(os.path.abspath(__file__)))
-  return result.stdout.strip() or "unknown"
-
-
 def _save(record_key: str, record: dict) -> dict:
   """Adds one row to --out, under a lock: other processes may be adding theirs."""
   with open(FLAGS.out + ".lock", "w") as lock:
@@ -159,7 +146,7 @@ def main(_):
                         first=first)
     record = {"reports": [r.as_record() for r in reports], "searched": search,
               "seconds": time.perf_counter() - started + (done or {}).get("seconds", 0.0),
-              "date": time.strftime("%Y-%m-%d"), "commit": _commit()}
+              "date": time.strftime("%Y-%m-%d"), "commit": table.git_commit() or "unknown"}
     records = _save(key, record)
     print(f"{key}: {len(reports)} compiles in {record['seconds']:.0f} s", flush=True)
   print(markdown(records))

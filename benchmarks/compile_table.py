@@ -53,6 +53,10 @@ ROWS = (
     # The one GPU setting measured on a real H200 (docs/performance.md): the ceiling must lie
     # above the MFU it reached.
     ("base", "h200-1", 64, {}, False),
+    ("small", "v4-8", 0, {}, True),
+    ("small", "v5p-8", 0, {}, True),
+    ("small", "v6e-8", 0, {}, True),
+    ("large", "v4-8", 0, {}, True),
 )
 SEQ_LEN = 512
 
@@ -60,6 +64,8 @@ flags.DEFINE_string("out", "benchmarks/results/compile_table.json",
                     "JSON file of finished rows; kept and extended across runs.")
 flags.DEFINE_list("rows", [], "Row numbers of ROWS to run (default: all), e.g. 0,2,4; "
                   "processes running other rows may share --out.")
+flags.DEFINE_bool("first_only", False, "Compile only each row's configured batch; a later run "
+                  "without this flag goes on with the rows' searches from there.")
 FLAGS = flags.FLAGS
 
 
@@ -137,14 +143,15 @@ def main(_):
   for preset, target, batch, overrides, search in wanted:
     key = row_key(preset, target, batch, overrides)
     done = records.get(key)
-    if done and (done["searched"] or not search):
+    if done and (done["searched"] or not search or FLAGS.first_only):
       continue
     # A row whose search was cut short keeps its first compile.
     first = report_lib.Report.from_record(done["reports"][0]) if done else None
     started = time.perf_counter()
-    reports = check.run_check(row_config(preset, batch, overrides), target, find_batch=search,
-                        first=first)
-    record = {"reports": [r.as_record() for r in reports], "searched": search,
+    search_now = search and not FLAGS.first_only
+    reports = check.run_check(row_config(preset, batch, overrides), target,
+                              find_batch=search_now, first=first)
+    record = {"reports": [r.as_record() for r in reports], "searched": search_now,
               "seconds": time.perf_counter() - started + (done or {}).get("seconds", 0.0),
               "date": time.strftime("%Y-%m-%d"), "commit": table.git_commit() or "unknown"}
     records = _save(key, record)

@@ -5,7 +5,9 @@ python -m amos_jax.benchmark --init_checkpoint=DIR --glue_dir=/data/glue --workd
 python -m amos_jax.benchmark --compare=OUT_A,OUT_B
 
 Writes OUT/results.md, results.json, results.png and glue_submission/ (amos_jax/evaluation_suite);
-each task fine-tunes in OUT/<task>/. Run the same command again to resume.
+each task fine-tunes in OUT/<task>/. Run the same command again to resume. Multi-host like
+amos_jax.main (--distributed, or --coordinator_address, --num_processes and --process_id): every
+process fine-tunes, process 0 writes the results.
 """
 
 if __name__ == "__main__":  # Before JAX allocates anything; see host_memory.py.
@@ -15,6 +17,7 @@ if __name__ == "__main__":  # Before JAX allocates anything; see host_memory.py.
 from absl import app, flags
 
 from amos_jax import cli_errors
+from amos_jax import multihost
 
 flags.DEFINE_string("init_checkpoint", None,
                     "The pretrained encoder: a pretraining workdir or an export.")
@@ -57,6 +60,9 @@ def main(argv):
   if missing:
     raise app.UsageError(f"Missing {', '.join('--' + name for name in missing)} (or pass "
                          "--compare=OUT_A,OUT_B).")
+  multihost.initialize()
+  # Imported after jax.distributed.initialize, which must run before any computation.
+  import jax  # pylint: disable=g-import-not-at-top
   from amos_jax.data import tf_setup
   tf_setup.hide_gpus_from_tf()
   from amos_jax.evaluation_suite import plan as plan_lib
@@ -72,8 +78,9 @@ def main(argv):
       from_mnli=plan_lib.task_names(FLAGS.from_mnli, None) if FLAGS.from_mnli else (),
       overrides=overrides, squad_overrides=overrides)
   record = runner.run(plan)
-  from amos_jax.evaluation_suite import table
-  print(table.markdown(record))
+  if jax.process_index() == 0:
+    from amos_jax.evaluation_suite import table
+    print(table.markdown(record))
 
 
 if __name__ == "__main__":

@@ -4,30 +4,25 @@ Modes: `train` (default; prepares the data first when needed), `prepare` (data o
 A GLUE config (configs/glue.py:<task>, which has a `task` key) fine-tunes and evaluates instead:
 python -m amos_jax.main --config=configs/glue.py:sst2 --config.init_checkpoint=DIR --workdir=OUT
 and configs/squad.py (task "squad") fine-tunes and evaluates SQuAD.
-Multi-host: on TPU VMs and SLURM `jax.distributed.initialize()` finds its peers by itself
-(--distributed); elsewhere pass --coordinator_address, --num_processes and --process_id.
+Multi-host: --distributed, or --coordinator_address, --num_processes and --process_id
+(amos_jax/multihost.py).
 """
 
 if __name__ == "__main__":  # Before JAX allocates anything; see host_memory.py.
   from amos_jax import host_memory
   host_memory.reexec_with_huge_pages()
 
-from absl import app, flags, logging
-import jax
+from absl import app, flags
 from ml_collections import config_flags
 
 from amos_jax import cli_errors
+from amos_jax import multihost
 
 config_flags.DEFINE_config_file("config", None, "Config file, e.g. configs/base.py[:preset].")
 flags.DEFINE_string("workdir", None, "Checkpoints, metrics and prepared data go here.")
 flags.DEFINE_enum("mode", "train", ["train", "prepare"], "What to run.")
 flags.DEFINE_integer("stop_at_step", None,
                      "Save and exit after this step (time-limited jobs); rerun to resume.")
-flags.DEFINE_bool("distributed", False,
-                  "Call jax.distributed.initialize() (auto-detected on TPU VMs and SLURM).")
-flags.DEFINE_string("coordinator_address", None, "host:port of process 0, for multi-host.")
-flags.DEFINE_integer("num_processes", None, "Number of processes, for multi-host.")
-flags.DEFINE_integer("process_id", None, "This process's index, for multi-host.")
 flags.DEFINE_string("beam_pipeline_options", "",
                     "With --config.data.runner=beam: Apache Beam's pipeline options, "
                     "comma-separated, e.g. --runner=DirectRunner,--direct_num_workers=0 "
@@ -38,12 +33,7 @@ FLAGS = flags.FLAGS
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
-  if FLAGS.coordinator_address or FLAGS.distributed:
-    jax.distributed.initialize(FLAGS.coordinator_address, FLAGS.num_processes,
-                               FLAGS.process_id)
-  logging.info("JAX process %d/%d, %d local / %d global devices.", jax.process_index(),
-               jax.process_count(), jax.local_device_count(), jax.device_count())
-
+  multihost.initialize()
   # Imported after jax.distributed.initialize, which must run before any computation.
   from amos_jax.data import tf_setup
   tf_setup.hide_gpus_from_tf()

@@ -234,6 +234,50 @@ def test_compare_prints_both_rows_ranges_and_differences(suite_run, tmp_path):
                                    "kind of file.")
 
 
+def run_two_hosts(*args):
+  """`python -m amos_jax.benchmark *args` as two hosts of one device each: [(rc, out, err)]."""
+  import socket  # pylint: disable=g-import-not-at-top
+  with socket.socket() as s:
+    s.bind(("localhost", 0))
+    address = f"localhost:{s.getsockname()[1]}"
+  env = dict({k: v for k, v in os.environ.items() if not k.startswith("XLA_")},
+             JAX_PLATFORMS="cpu")
+  processes = [subprocess.Popen(
+      [sys.executable, "-m", "amos_jax.benchmark", f"--coordinator_address={address}",
+       "--num_processes=2", f"--process_id={i}", *args], cwd=REPO, env=env,
+      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in range(2)]
+  outputs = [p.communicate(timeout=400) for p in processes]
+  return [(p.returncode, out, err) for p, (out, err) in zip(processes, outputs)]
+
+
+def test_two_hosts_fine_tune_together_and_process_0_alone_writes(workdir, data_dirs, tmp_path):
+  out = str(tmp_path / "out")
+  args = (f"--init_checkpoint={workdir}", f"--glue_dir={data_dirs[0]}", f"--workdir={out}",
+          "--tasks=sst2", "--seeds=0", "--num_epochs=1")
+  first = run_two_hosts(*args)
+  for rc, _, err in first:
+    assert rc == 0, err[-3000:]
+  (_, out_0, err_0), (_, out_1, err_1) = first
+  assert "JAX process 0/2, 1 local / 2 global devices." in err_0
+  assert "JAX process 1/2, 1 local / 2 global devices." in err_1
+  # Both trained the seed (its steps are collective); only process 0 wrote and printed.
+  for err in (err_0, err_1):
+    assert "sst2: fine-tuning seeds [0]" in err
+  assert "| | MNLI-m | MNLI-mm |" in out_0 and "MNLI-m" not in out_1
+  assert "GLUE submission: 2 files" in err_0 and "GLUE submission" not in err_1
+  record = json.loads(open(os.path.join(out, table.RESULTS_JSON)).read())
+  sst2 = next(entry for entry in record["columns"] if entry["label"] == "SST-2")
+  assert list(sst2["per_seed"]) == ["0"]
+  lines = open(os.path.join(out, submission.SUBMISSION_DIR, "SST-2.tsv")).read().splitlines()
+  assert len(lines) == 1 + NUM_TEST
+
+  # A rerun: both hosts skip the finished task, as process 0 decides.
+  again = run_two_hosts(*args)
+  for rc, _, err in again:
+    assert rc == 0, err[-3000:]
+    assert "sst2: every seed is in" in err and "fine-tuning seeds" not in err
+
+
 def test_a_rerun_trains_only_what_a_killed_run_left(suite_run, monkeypatch):
   """Last in the file: it changes the run's directory (and puts it back as it was)."""
   plan, record = suite_run

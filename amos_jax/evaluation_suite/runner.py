@@ -6,12 +6,17 @@ Each task runs in `workdir/<task>/` through its own fine-tuning entry point
 resume holds there: a killed run loses at most the seed it was on. A task whose results.json
 already holds every seed, with the same config and the same init weights, is not even
 loaded again (MNLI's 393k training pairs take minutes to tokenize).
+
+On several hosts every process fine-tunes (the training steps are collective) and skips what
+process 0 finds finished; process 0 alone writes the results, the plot and the submission
+(its predictions run on its own devices).
 """
 
 import json
 import logging
 import os
 
+import jax
 import ml_collections
 
 from amos_jax import errors
@@ -29,7 +34,7 @@ from configs import squad as squad_configs
 
 def run(plan: plan_lib.Plan, mesh=None) -> dict:
   """Fine-tunes and scores every task of `plan`; writes workdir/results.json, results.md,
-  results.png and glue_submission/; returns the results record."""
+  results.png and glue_submission/ (process 0); returns the results record."""
   plan_lib.check(plan)
   commit = table.git_commit()  # The code that trains, whatever changes while it does.
   init_sha256 = init_fingerprint(plan.init_checkpoint)
@@ -38,6 +43,8 @@ def run(plan: plan_lib.Plan, mesh=None) -> dict:
   record = table.summarize(task_results, init_checkpoint=os.path.abspath(plan.init_checkpoint),
                            init_sha256=init_sha256, seeds=plan.seeds, from_mnli=plan.from_mnli,
                            commit=commit)
+  if jax.process_index() != 0:
+    return record
   table.write(plan.workdir, record)
   plot.write(os.path.join(plan.workdir, plot.PLOT_FILE), record)
   glue = {task: results for task, results in task_results.items() if task != columns.SQUAD}
@@ -68,7 +75,10 @@ def run_tasks(plan: plan_lib.Plan, init_sha256: str, mesh=None) -> dict[str, dic
       sha256 = init_fingerprint(init_checkpoint)
     config = task_config(plan, task, init_checkpoint)
     task_dir = os.path.join(plan.workdir, task)
-    results[task] = finished(task_dir, config, sha256)
+    # Every process trains what process 0 finds unfinished on its disk, or the collectives
+    # would wait forever.
+    results[task] = seeds_lib.share_from_process_0(
+        finished(task_dir, config, sha256) if jax.process_index() == 0 else None)
     if results[task] is not None:
       logging.info("%s: every seed is in %s (same config and init weights); not run again.",
                    task, task_dir)

@@ -17,6 +17,7 @@
 #   DEVICES_PER_PROCESS=4  emulated CPU devices in each
 #   PORT=<a free port>     the coordinator's port
 #   PYTHON=python3         the interpreter
+#   XLA_FLAGS=...          extra XLA flags, kept before the device count
 #   DRY_RUN=1              print the N commands instead of running them
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
@@ -36,7 +37,7 @@ port="${PORT:-$("$AMOS_PYTHON" -c "$free_port")}"
 process() {
   local index="$1"
   shift
-  amos_exec env JAX_PLATFORMS=cpu "XLA_FLAGS=--xla_force_host_platform_device_count=$devices" \
+  amos_exec env JAX_PLATFORMS=cpu "XLA_FLAGS=${XLA_FLAGS:+$XLA_FLAGS }--xla_force_host_platform_device_count=$devices" \
     "$AMOS_PYTHON" -m amos_jax.main --config="$config" --workdir="$workdir" \
     --coordinator_address="localhost:$port" --num_processes="$num_processes" \
     --process_id="$index" "$@"

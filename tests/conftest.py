@@ -1,11 +1,14 @@
-"""Test-wide setup: 8 emulated CPU devices (before jax is imported), TF off any GPU, and one
-XLA compilation cache for the run."""
+"""Test-wide setup: 8 emulated CPU devices compiled for at LLVM's level 0 (xla_test_flags.py),
+set before jax is imported; TF off any GPU; and one XLA compilation cache for the run."""
 
 import os
 import shutil
 import tempfile
 
-os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=8")
+from tests import xla_test_flags  # noqa: E402  (imports no JAX)
+
+os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=8 "
+                      + xla_test_flags.FAST_COMPILE)
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 

@@ -27,6 +27,7 @@ from tests.test_glue_finetune import sentence
 from tests.test_glue_finetune import write_tsv
 from tests.test_squad_finetune import QUICK as SQUAD_QUICK
 from tests.test_squad_finetune import write_squad_dir
+from tests import xla_test_flags
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # The module's run fine-tunes every task (about three minutes of CPU): scheduled first.
@@ -240,8 +241,7 @@ def run_two_hosts(*args):
   with socket.socket() as s:
     s.bind(("localhost", 0))
     address = f"localhost:{s.getsockname()[1]}"
-  env = dict({k: v for k, v in os.environ.items() if not k.startswith("XLA_")},
-             JAX_PLATFORMS="cpu")
+  env = xla_test_flags.subprocess_env(JAX_PLATFORMS="cpu")
   processes = [subprocess.Popen(
       [sys.executable, "-m", "amos_jax.benchmark", f"--coordinator_address={address}",
        "--num_processes=2", f"--process_id={i}", *args], cwd=REPO, env=env,

@@ -24,6 +24,7 @@ from amos_jax.train import workdir_lock
 from configs import glue as glue_configs
 from tests import export_helpers
 from tests import helpers
+from tests import xla_test_flags
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 WORDS = sorted({w.strip(",.?;").lower() for w in helpers.TEXT.split()} - {"truth", "wife"})
@@ -179,7 +180,7 @@ def test_every_host_keeps_the_seeds_process_0_found():
   with socket.socket() as s:
     s.bind(("localhost", 0))
     address = f"localhost:{s.getsockname()[1]}"
-  env = {k: v for k, v in os.environ.items() if not k.startswith("XLA_")}
+  env = xla_test_flags.subprocess_env()
   processes = [subprocess.Popen([sys.executable, "-c", _SHARE, address, str(i)], cwd=REPO,
                                 env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                 text=True) for i in range(2)]

@@ -197,6 +197,9 @@ def test_local_multiprocess_commands_share_a_coordinator():
                            "XLA_FLAGS=--xla_force_host_platform_device_count=2"]
     assert command[-4:] == ["--coordinator_address=localhost:4321", "--num_processes=3",
                             f"--process_id={index}", "--config.num_train_steps=4"]
+  [command] = dry_run("local_multiprocess.sh", "configs/tiny.py", "/tmp/hosts",
+                      NUM_PROCESSES="1", XLA_FLAGS="--xla_dump_to=/tmp/dump")
+  assert command[2] == "XLA_FLAGS=--xla_dump_to=/tmp/dump --xla_force_host_platform_device_count=4"
 
 
 @pytest.mark.parametrize("name, value", [("NUM_PROCESSES", "0"), ("DEVICES_PER_PROCESS", "x")])

@@ -24,6 +24,7 @@ from amos_jax.train import metric_logging
 from configs import tiny
 from tests import checkpoint_damage
 from tests import helpers
+from tests import xla_test_flags
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -260,7 +261,7 @@ def test_two_hosts_agree_with_one(tmp_path, prepared_dir, straight_run):
   """launch/local_multiprocess.sh's two processes of 4 devices train exactly like one of 8
   (the straight run, compared at its step-8 checkpoint)."""
   hosts = tmp_path / "hosts"
-  env = {k: v for k, v in os.environ.items() if not k.startswith("XLA_")}
+  env = xla_test_flags.subprocess_env()  # The script adds its devices after these flags.
   result = subprocess.run(
       ["bash", "launch/local_multiprocess.sh", "configs/tiny.py", str(hosts),
        *config_flags(prepared_dir), "--stop_at_step=8"], cwd=REPO,

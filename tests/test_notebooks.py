@@ -9,6 +9,7 @@ import nbformat
 import pytest
 
 from amos_jax.train import metric_logging
+from tests import xla_test_flags
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NOTEBOOKS = os.path.join(REPO, "notebooks")
@@ -30,7 +31,7 @@ def execute(name, tmp_path, **parameters):
   notebook = nbformat.read(os.path.join(NOTEBOOKS, name), as_version=4)
   set_parameters(notebook, **parameters)
   # One CPU device: the kernel compiles faster than with the tests' 8 emulated ones.
-  env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+  env = xla_test_flags.subprocess_env()
   client = nbclient.NotebookClient(notebook, timeout=300, kernel_name="python3",
                                    resources={"metadata": {"path": NOTEBOOKS}})
   client.execute(env={**env, "JAX_PLATFORMS": "cpu"})

@@ -271,11 +271,16 @@ def test_two_hosts_fine_tune_together_and_process_0_alone_writes(workdir, data_d
   lines = open(os.path.join(out, submission.SUBMISSION_DIR, "SST-2.tsv")).read().splitlines()
   assert len(lines) == 1 + NUM_TEST
 
-  # A rerun: both hosts skip the finished task, as process 0 decides.
+  # A rerun: both hosts skip the finished task, as process 0 decides; the row keeps the date
+  # and commit of the run that made its figures.
+  record["date"], record["git_commit"] = "2026-01-02", "abc1234"
+  with open(os.path.join(out, table.RESULTS_JSON), "w") as f:
+    json.dump(record, f)
   again = run_two_hosts(*args)
   for rc, _, err in again:
     assert rc == 0, err[-3000:]
     assert "sst2: every seed is in" in err and "fine-tuning seeds" not in err
+  assert "2026-01-02, commit abc1234;" in open(os.path.join(out, table.RESULTS_MD)).read()
 
 
 def test_a_rerun_trains_only_what_a_killed_run_left(suite_run, monkeypatch):

@@ -39,10 +39,12 @@ def run(plan: plan_lib.Plan, mesh=None) -> dict:
   commit = table.git_commit()  # The code that trains, whatever changes while it does.
   init_sha256 = init_fingerprint(plan.init_checkpoint)
   os.makedirs(plan.workdir, exist_ok=True)
-  task_results = run_tasks(plan, init_sha256, mesh)
+  task_results, trained = run_tasks(plan, init_sha256, mesh)
   record = table.summarize(task_results, init_checkpoint=os.path.abspath(plan.init_checkpoint),
                            init_sha256=init_sha256, seeds=plan.seeds, from_mnli=plan.from_mnli,
                            commit=commit)
+  if not trained:
+    _keep_date_and_commit(record, os.path.join(plan.workdir, table.RESULTS_JSON))
   if jax.process_index() != 0:
     return record
   table.write(plan.workdir, record)
@@ -65,9 +67,24 @@ def init_fingerprint(path: str) -> str:
   return seeds_lib.fingerprint(checkpoint.encoder_params)
 
 
-def run_tasks(plan: plan_lib.Plan, init_sha256: str, mesh=None) -> dict[str, dict]:
-  """{task: its results.json record}, training what is not finished, in plan order."""
-  results = {}
+def _keep_date_and_commit(record: dict, path: str):
+  """A rerun that trained nothing keeps the date and commit of the run whose figures it shows,
+  if `path` holds that run's record of the same tasks."""
+  if not os.path.isfile(path):
+    return
+  try:
+    previous = json_files.read_dict(path)
+  except errors.InputError:
+    return  # Rewritten below from the tasks' own records.
+  if previous.get("tasks") == json.loads(json.dumps(record["tasks"])):
+    record["date"], record["git_commit"] = previous.get("date"), previous.get("git_commit")
+
+
+def run_tasks(plan: plan_lib.Plan, init_sha256: str,
+              mesh=None) -> tuple[dict[str, dict], list[str]]:
+  """({task: its results.json record}, the tasks that trained a seed or more), training what
+  is not finished, in plan order."""
+  results, trained = {}, []
   for task in plan.tasks:
     init_checkpoint, sha256 = plan.init_checkpoint, init_sha256
     if task in plan.from_mnli:
@@ -86,7 +103,8 @@ def run_tasks(plan: plan_lib.Plan, init_sha256: str, mesh=None) -> dict[str, dic
     logging.info("%s: fine-tuning seeds %s from %s into %s", task, list(plan.seeds),
                  init_checkpoint, task_dir)
     results[task] = _finetune_module(task).finetune_and_evaluate(config, task_dir, mesh)
-  return results
+    trained.append(task)
+  return results, trained
 
 
 def _finetune_module(task: str):

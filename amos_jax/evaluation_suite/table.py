@@ -64,13 +64,15 @@ def _task(results: dict) -> dict:
           "best_seed": best["seed"], "best_checkpoint": best["checkpoint"]}
 
 
-def git_commit() -> str | None:
-  """The checkout's short commit, `-dirty` when files differ from it; None outside git."""
+def git_commit(ignore: tuple[str, ...] = ()) -> str | None:
+  """The checkout's short commit, `-dirty` when files other than `ignore` (paths, e.g. the
+  results file the caller is writing) differ from it; None outside git."""
   repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+  excluded = [f":(exclude){os.path.abspath(path)}" for path in ignore]
   try:
     head = subprocess.run(["git", "-C", repo, "rev-parse", "--short", "HEAD"],
                           capture_output=True, text=True, timeout=30, check=False)
-    dirty = subprocess.run(["git", "-C", repo, "diff", "--quiet", "HEAD"],
+    dirty = subprocess.run(["git", "-C", repo, "diff", "--quiet", "HEAD", "--", repo, *excluded],
                            capture_output=True, timeout=30, check=False)
   except (OSError, subprocess.TimeoutExpired):
     return None

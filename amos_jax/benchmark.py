@@ -15,6 +15,7 @@ if __name__ == "__main__":  # Before JAX allocates anything; see host_memory.py.
   host_memory.reexec_with_huge_pages()
 
 from absl import app, flags
+import jax
 
 from amos_jax import cli_errors
 from amos_jax import multihost
@@ -62,7 +63,6 @@ def main(argv):
                          "--compare=OUT_A,OUT_B).")
   multihost.initialize()
   # Imported after jax.distributed.initialize, which must run before any computation.
-  import jax  # pylint: disable=g-import-not-at-top
   from amos_jax.data import tf_setup
   tf_setup.hide_gpus_from_tf()
   from amos_jax.evaluation_suite import plan as plan_lib

@@ -153,7 +153,8 @@ def main(_):
                               find_batch=search_now, first=first)
     record = {"reports": [r.as_record() for r in reports], "searched": search_now,
               "seconds": time.perf_counter() - started + (done or {}).get("seconds", 0.0),
-              "date": time.strftime("%Y-%m-%d"), "commit": table.git_commit(ignore=(FLAGS.out,)) or "unknown"}
+              "date": time.strftime("%Y-%m-%d"),
+              "commit": table.git_commit(ignore=(FLAGS.out,)) or "unknown"}
     records = _save(key, record)
     print(f"{key}: {len(reports)} compiles in {record['seconds']:.0f} s", flush=True)
   print(markdown(records))

@@ -37,7 +37,8 @@ port="${PORT:-$("$AMOS_PYTHON" -c "$free_port")}"
 process() {
   local index="$1"
   shift
-  amos_exec env JAX_PLATFORMS=cpu "XLA_FLAGS=${XLA_FLAGS:+$XLA_FLAGS }--xla_force_host_platform_device_count=$devices" \
+  amos_exec env JAX_PLATFORMS=cpu \
+    "XLA_FLAGS=${XLA_FLAGS:+$XLA_FLAGS }--xla_force_host_platform_device_count=$devices" \
     "$AMOS_PYTHON" -m amos_jax.main --config="$config" --workdir="$workdir" \
     --coordinator_address="localhost:$port" --num_processes="$num_processes" \
     --process_id="$index" "$@"

@@ -1,5 +1,7 @@
 """Small builders shared by the tests: a tiny model config and real-text batches."""
 
+import socket
+
 import jax
 import ml_collections
 import numpy as np
@@ -18,6 +20,13 @@ TEXT = (
     "is, returned she; for Mrs. Long has just been here, and she told me all about it. Mr. "
     "Bennet made no answer. Do you not want to know who has taken it? cried his wife "
     "impatiently. You want to tell me, and I have no objection to hearing it.")
+
+
+def free_localhost_address() -> str:
+  """host:port of a port free on this machine, for a coordinator of JAX processes."""
+  with socket.socket() as s:
+    s.bind(("localhost", 0))
+    return f"localhost:{s.getsockname()[1]}"
 
 
 def tiny_config(**model_overrides) -> ml_collections.ConfigDict:

@@ -27,6 +27,7 @@ from tests.test_glue_finetune import sentence
 from tests.test_glue_finetune import write_tsv
 from tests.test_squad_finetune import QUICK as SQUAD_QUICK
 from tests.test_squad_finetune import write_squad_dir
+from tests import helpers
 from tests import xla_test_flags
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -237,10 +238,7 @@ def test_compare_prints_both_rows_ranges_and_differences(suite_run, tmp_path):
 
 def run_two_hosts(*args):
   """`python -m amos_jax.benchmark *args` as two hosts of one device each: [(rc, out, err)]."""
-  import socket  # pylint: disable=g-import-not-at-top
-  with socket.socket() as s:
-    s.bind(("localhost", 0))
-    address = f"localhost:{s.getsockname()[1]}"
+  address = helpers.free_localhost_address()
   env = xla_test_flags.subprocess_env(JAX_PLATFORMS="cpu")
   processes = [subprocess.Popen(
       [sys.executable, "-m", "amos_jax.benchmark", f"--coordinator_address={address}",

@@ -176,10 +176,7 @@ print("SHARED " + json.dumps(seeds.share_from_process_0(
 
 
 def test_every_host_keeps_the_seeds_process_0_found():
-  import socket  # pylint: disable=g-import-not-at-top
-  with socket.socket() as s:
-    s.bind(("localhost", 0))
-    address = f"localhost:{s.getsockname()[1]}"
+  address = helpers.free_localhost_address()
   env = xla_test_flags.subprocess_env()
   processes = [subprocess.Popen([sys.executable, "-c", _SHARE, address, str(i)], cwd=REPO,
                                 env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,

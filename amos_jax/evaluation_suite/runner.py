@@ -43,10 +43,10 @@ def run(plan: plan_lib.Plan, mesh=None) -> dict:
   record = table.summarize(task_results, init_checkpoint=os.path.abspath(plan.init_checkpoint),
                            init_sha256=init_sha256, seeds=plan.seeds, from_mnli=plan.from_mnli,
                            commit=commit)
-  if not trained:
-    _keep_date_and_commit(record, os.path.join(plan.workdir, table.RESULTS_JSON))
   if jax.process_index() != 0:
     return record
+  if not trained:
+    _keep_date_and_commit(record, os.path.join(plan.workdir, table.RESULTS_JSON))
   table.write(plan.workdir, record)
   plot.write(os.path.join(plan.workdir, plot.PLOT_FILE), record)
   glue = {task: results for task, results in task_results.items() if task != columns.SQUAD}

@@ -28,10 +28,19 @@ from tests import xla_test_flags
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-# Small enough for CPU: 8 sequences of 64 tokens per step on 8 emulated devices.
-OVERRIDES = dict(num_train_steps=16, batch_size=8, seq_len=64, log_every_steps=1,
-                 eval_every_steps=8, checkpoint_every_steps=4, eval_batches=2,
-                 peak_flops_per_device=1e11)
+# One xdist worker runs this file's tests one after another: the runs below share one
+# compiled step, which two workers starting it together would each compile.
+pytestmark = pytest.mark.xdist_group("test_loop")
+
+# Small enough for CPU: 8 sequences of 64 tokens per step on 8 emulated devices. Every run
+# here but the non-finite one has this schedule (40 steps, 5 of warmup to 3e-3, which learns
+# visibly in 40), shorter runs stopping early (--stop_at_step): the learning-rate schedule is
+# part of the compiled step, so they all share one compiled program (conftest's cache).
+OVERRIDES = {"num_train_steps": 40, "optimizer.learning_rate": 3e-3,
+             "optimizer.warmup_steps": 5, "batch_size": 8, "seq_len": 64,
+             "log_every_steps": 1, "eval_every_steps": 8, "checkpoint_every_steps": 4,
+             "eval_batches": 2, "peak_flops_per_device": 1e11}
+STRAIGHT_STEPS = 16  # The straight run's --stop_at_step.
 
 
 def run_base(tmp_path_factory, worker_id: str):
@@ -66,7 +75,7 @@ def prepared_dir(tmp_path_factory, worker_id):
 
 def make_config(prepared_dir, **overrides):
   config = tiny.get_config()
-  config.update({**OVERRIDES, **overrides})
+  config.update_from_flattened_dict({**OVERRIDES, **overrides})
   config.data.prepared_dir = prepared_dir
   return config
 
@@ -100,10 +109,11 @@ def final_params(workdir):
 
 @pytest.fixture(scope="session")
 def straight_run(tmp_path_factory, worker_id, prepared_dir):
-  """An uninterrupted 16-step CLI run (checkpoints 8, 12 and 16 kept): the reference that
-  the resumed and the two-host runs must reproduce, run once for both."""
+  """An uninterrupted CLI run of the first 16 steps (checkpoints 8, 12 and 16 kept): the
+  reference that the resumed and the two-host runs must reproduce, run once for both."""
   return once_per_run(tmp_path_factory, worker_id, "test_loop_straight",
-                      lambda workdir: run_cli(workdir, prepared_dir))
+                      lambda workdir: run_cli(workdir, prepared_dir, extra_flags=[
+                          f"--stop_at_step={STRAIGHT_STEPS}"]))
 
 
 def assert_trees_equal(a, b):
@@ -114,9 +124,7 @@ def assert_trees_equal(a, b):
 @pytest.mark.slow
 def test_end_to_end_writes_metrics_checkpoints_and_learns(tmp_path, prepared_dir, caplog):
   workdir = str(tmp_path / "run")
-  config = make_config(prepared_dir, num_train_steps=40, eval_every_steps=20)
-  config.optimizer.learning_rate = 3e-3
-  config.optimizer.warmup_steps = 5
+  config = make_config(prepared_dir, eval_every_steps=20)
   caplog.set_level(logging.INFO)
   loop.train_and_evaluate(config, workdir)
   summary = caplog.records[-1].getMessage().splitlines()
@@ -177,7 +185,7 @@ def test_resume_in_a_new_process_is_bitwise_identical_past_damaged_and_cut_off_s
   checkpoint_damage.truncate_array_file(os.path.join(checkpoints, "12"))
   cut_off = os.path.join(checkpoints, "13.orbax-checkpoint-tmp-1234")
   os.makedirs(os.path.join(cut_off, "state"))
-  result = run_cli(halves, prepared_dir)
+  result = run_cli(halves, prepared_dir, extra_flags=[f"--stop_at_step={STRAIGHT_STEPS}"])
   assert "Checkpoint step 12 (" in result.stderr and "resumed from step 8" in result.stderr
   assert [d for d in os.listdir(checkpoints) if d.startswith("12.unreadable-")]
   assert not os.path.exists(cut_off)  # Removed at start, never read as step 13.
@@ -195,9 +203,9 @@ def test_resume_in_a_new_process_is_bitwise_identical_past_damaged_and_cut_off_s
 @pytest.mark.slow
 def test_sigterm_saves_the_step_it_reached_and_exits_cleanly(tmp_path, prepared_dir):
   workdir = str(tmp_path / "run")
-  # Far more steps than run before the signal; a save every 5 steps, so the preemption save
-  # is the loop's own, not a scheduled one.
-  overrides = dict(num_train_steps=400, checkpoint_every_steps=5, eval_every_steps=1000)
+  # More steps than run before the signal (40: seconds of them); a save every 5 steps, so the
+  # preemption save is the loop's own, not a scheduled one.
+  overrides = dict(checkpoint_every_steps=5, eval_every_steps=1000)
   process = subprocess.Popen(cli(workdir, prepared_dir, **overrides), cwd=REPO,
                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
   wait_for(lambda: max(losses(workdir)) >= 7)
@@ -206,7 +214,7 @@ def test_sigterm_saves_the_step_it_reached_and_exits_cleanly(tmp_path, prepared_
   assert process.returncode == 0, stderr[-3000:]
   step, _ = final_params(workdir)
   assert f"Preempted: saved step {step}" in stderr
-  assert 7 <= step < 400
+  assert 7 <= step < OVERRIDES["num_train_steps"]
   assert max(losses(workdir)) == step  # Saved where it stopped: no trained step is lost.
 
 
@@ -236,9 +244,9 @@ def test_the_host_runs_at_most_one_step_ahead_of_the_device(tmp_path, prepared_d
     return pretraining._replace(train_step=train_step)
 
   monkeypatch.setattr(loop.build_lib, "build", build_with_a_slow_step)
-  config = make_config(prepared_dir, num_train_steps=8, log_every_steps=1000,
-                       eval_every_steps=1000, checkpoint_every_steps=1000)
-  loop.train_and_evaluate(config, str(tmp_path / "run"))
+  config = make_config(prepared_dir, log_every_steps=1000, eval_every_steps=1000,
+                       checkpoint_every_steps=1000)
+  loop.train_and_evaluate(config, str(tmp_path / "run"), stop_at_step=8)
   assert len(not_ready_at_dispatch) == 8
   # Only the step dispatched just before may still be running.
   assert max(not_ready_at_dispatch) <= 1, not_ready_at_dispatch

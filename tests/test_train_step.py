@@ -22,6 +22,21 @@ def run_steps(config, devices, batches):
   return jax.device_get(state), history
 
 
+# Tests that build the same step run on one xdist worker, one after another (pyproject's
+# --dist=loadgroup), so the second reads the first's compile from conftest's cache.
+ONE_DEVICE_WITH_DROPOUT = pytest.mark.xdist_group("train_step_one_device_with_dropout")
+LEARNING_AMOS = pytest.mark.xdist_group("train_step_learning_amos")
+
+
+def learning_config(preset="amos"):
+  """200 steps with 20 of warmup. The non-finite test builds the same step as the AMOS
+  learning test, so the two share one compile."""
+  config = default.apply_preset(helpers.tiny_config(), preset)
+  config.num_train_steps = 200
+  config.optimizer.warmup_steps = 20
+  return config
+
+
 def with_dropout(config):
   """Hidden and attention dropout on: their masks must not depend on the split either."""
   config.model.dropout_rate = config.model.attention_dropout_rate = 0.1
@@ -29,11 +44,13 @@ def with_dropout(config):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("preset", ["amos", "electra"])
-def test_eight_devices_match_one_device(preset):
+@ONE_DEVICE_WITH_DROPOUT
+def test_eight_devices_match_one_device():
+  """AMOS only: the ELECTRA preset runs the same step with one generator depth and no
+  mixture, so the per-device masking, sampling and dropout streams checked here are its
+  streams too."""
   assert jax.device_count() == 8
   config = with_dropout(helpers.tiny_config())
-  config = default.apply_preset(config, preset)
   config.optimizer.warmup_steps = 1
   batches = [helpers.text_batch(16, config.seq_len, config.model.vocab_size, padded_rows=r)
              for r in (3, 5, 0)]
@@ -50,11 +67,9 @@ def test_eight_devices_match_one_device(preset):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("preset", ["amos", "electra"])
+@pytest.mark.parametrize("preset", [pytest.param("amos", marks=LEARNING_AMOS), "electra"])
 def test_training_on_real_text_lowers_both_losses(preset):
-  config = default.apply_preset(helpers.tiny_config(), preset)
-  config.num_train_steps = 200
-  config.optimizer.warmup_steps = 20
+  config = learning_config(preset)
   batch = helpers.text_batch(16, config.seq_len, config.model.vocab_size, padded_rows=2)
   _, history = run_steps(config, jax.devices()[:1], [batch] * config.num_train_steps)
   first, last = history[:10], history[-10:]
@@ -68,15 +83,18 @@ def test_training_on_real_text_lowers_both_losses(preset):
 
 
 @pytest.mark.slow
+@ONE_DEVICE_WITH_DROPOUT
 def test_gradient_accumulation_equals_the_full_batch():
+  """On one device, with dropout: its full-batch step is test_eight_devices_match_one_device's
+  one-device step (one compile for both), and that test covers the devices' sum."""
   config = with_dropout(helpers.tiny_config())
   config.optimizer.warmup_steps = 1
   batches = [helpers.text_batch(16, config.seq_len, config.model.vocab_size, padded_rows=r)
              for r in (4, 1)]
   config.gradient_accumulation_steps = 1
-  full_state, full_history = run_steps(config, jax.devices()[:2], batches)
+  full_state, full_history = run_steps(config, jax.devices()[:1], batches)
   config.gradient_accumulation_steps = 4
-  accumulated_state, accumulated_history = run_steps(config, jax.devices()[:2], batches)
+  accumulated_state, accumulated_history = run_steps(config, jax.devices()[:1], batches)
   for full, accumulated in zip(full_history, accumulated_history):
     for name in ("loss", "mlm_loss", "rtd_loss", "grad_norm", "rtd_accuracy"):
       np.testing.assert_allclose(accumulated[name], full[name], rtol=2e-5, err_msg=name)
@@ -96,27 +114,34 @@ def test_automatic_accumulation_uses_micro_batches_of_about_512_tokens_on_cpu_on
   assert auto(128, 128, "gpu") == auto(128, 128, "tpu") == 1
 
 
-@pytest.mark.slow
-def test_automatic_accumulation_equals_the_full_batch():
-  config = helpers.tiny_config()
-  config.seq_len = 128  # 4 rows per micro-batch on CPU: 16 rows make 4 micro-batches.
-  config.gradient_accumulation_steps = 0
-  batches = [helpers.text_batch(16, config.seq_len, config.model.vocab_size, padded_rows=3)]
-  _, automatic = run_steps(config, jax.devices()[:1], batches)
-  config.gradient_accumulation_steps = 1
-  _, full = run_steps(config, jax.devices()[:1], batches)
-  for name in ("loss", "mlm_loss", "rtd_loss", "grad_norm"):
-    np.testing.assert_allclose(automatic[0][name], full[0][name], rtol=2e-5, err_msg=name)
+def test_automatic_accumulation_is_the_explicit_one_on_cpu():
+  """gradient_accumulation_steps=0 builds the very program of the micro-batches it picks
+  (4 rows of 128 tokens: 4 of them for 16 rows), which
+  test_gradient_accumulation_equals_the_full_batch checks against the full batch."""
+  def lowered(steps):
+    config = helpers.tiny_config()
+    config.seq_len = 128
+    config.gradient_accumulation_steps = steps
+    pretraining = build_lib.build(config, step_lib.make_mesh(jax.devices()[:1]))
+    batch = {"input_ids": jax.ShapeDtypeStruct(
+        (16, config.seq_len), np.int32,
+        sharding=jax.sharding.NamedSharding(pretraining.mesh, jax.sharding.PartitionSpec(
+            step_lib.DATA_AXIS)))}
+    return pretraining.train_step.lower(build_lib.abstract_state(pretraining, config), batch,
+                                        build_lib.step_seed_key(config)).as_text()
+  automatic = lowered(0)
+  assert automatic == lowered(4)
+  assert automatic != lowered(2)
 
 
+@LEARNING_AMOS
 def test_a_non_finite_gradient_skips_the_update_and_is_counted():
-  config = helpers.tiny_config()
-  config.optimizer.warmup_steps = 1
+  config = learning_config()
   pretraining = build_lib.build(config, step_lib.make_mesh(jax.devices()[:1]))
   state = build_lib.initial_state(pretraining, config)
   key = build_lib.step_seed_key(config)
   batch = step_lib.shard_batch(
-      helpers.text_batch(8, config.seq_len, config.model.vocab_size), pretraining.mesh)
+      helpers.text_batch(16, config.seq_len, config.model.vocab_size), pretraining.mesh)
   state, _ = pretraining.train_step(state, batch, key)
   before = jax.device_get(state.params)
   poisoned = state.replace(params={**state.params, "mixture": jax.tree_util.tree_map(

@@ -1,4 +1,4 @@
-"""Test-wide setup: 8 emulated CPU devices compiled for at XLA's backend optimisation level 1
+"""Test-wide setup: 8 emulated CPU devices compiled for at XLA's backend optimisation level 0
 (xla_test_flags.py), set before jax is imported; TF off any GPU; and one XLA compilation cache
 for the run."""
 

@@ -28,10 +28,6 @@ from tests import xla_test_flags
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-# One xdist worker runs this file's tests one after another: the runs below share one
-# compiled step, which two workers starting it together would each compile.
-pytestmark = pytest.mark.xdist_group("test_loop")
-
 # Small enough for CPU: 8 sequences of 64 tokens per step on 8 emulated devices. Every run
 # here but the non-finite one has this schedule (40 steps, 5 of warmup to 3e-3, which learns
 # visibly in 40), shorter runs stopping early (--stop_at_step): the learning-rate schedule is

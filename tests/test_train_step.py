@@ -22,15 +22,9 @@ def run_steps(config, devices, batches):
   return jax.device_get(state), history
 
 
-# Tests that build the same step run on one xdist worker, one after another (pyproject's
-# --dist=loadgroup), so the second reads the first's compile from conftest's cache.
-ONE_DEVICE_WITH_DROPOUT = pytest.mark.xdist_group("train_step_one_device_with_dropout")
-LEARNING_AMOS = pytest.mark.xdist_group("train_step_learning_amos")
-
-
 def learning_config(preset="amos"):
   """200 steps with 20 of warmup. The non-finite test builds the same step as the AMOS
-  learning test, so the two share one compile."""
+  learning test, so the two share one compile (conftest's cache)."""
   config = default.apply_preset(helpers.tiny_config(), preset)
   config.num_train_steps = 200
   config.optimizer.warmup_steps = 20
@@ -44,7 +38,6 @@ def with_dropout(config):
 
 
 @pytest.mark.slow
-@ONE_DEVICE_WITH_DROPOUT
 def test_eight_devices_match_one_device():
   """AMOS only: the ELECTRA preset runs the same step with one generator depth and no
   mixture, so the per-device masking, sampling and dropout streams checked here are its
@@ -67,7 +60,7 @@ def test_eight_devices_match_one_device():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("preset", [pytest.param("amos", marks=LEARNING_AMOS), "electra"])
+@pytest.mark.parametrize("preset", ["amos", "electra"])
 def test_training_on_real_text_lowers_both_losses(preset):
   config = learning_config(preset)
   batch = helpers.text_batch(16, config.seq_len, config.model.vocab_size, padded_rows=2)
@@ -83,7 +76,6 @@ def test_training_on_real_text_lowers_both_losses(preset):
 
 
 @pytest.mark.slow
-@ONE_DEVICE_WITH_DROPOUT
 def test_gradient_accumulation_equals_the_full_batch():
   """On one device, with dropout: its full-batch step is test_eight_devices_match_one_device's
   one-device step (one compile for both), and that test covers the devices' sum."""
@@ -134,7 +126,6 @@ def test_automatic_accumulation_is_the_explicit_one_on_cpu():
   assert automatic != lowered(2)
 
 
-@LEARNING_AMOS
 def test_a_non_finite_gradient_skips_the_update_and_is_counted():
   config = learning_config()
   pretraining = build_lib.build(config, step_lib.make_mesh(jax.devices()[:1]))

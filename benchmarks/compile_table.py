@@ -37,9 +37,9 @@ ROWS = (
     ("base", "h100-8", 0, _CUDNN, True),
     ("large", "v5e-8", 256, {}, True),
     ("large", "v5e-8", 256, {"model.remat": True}, False),
-    ("base", "v5p-8", 0, {}, False),
-    ("base", "v6e-8", 0, {}, False),
-    ("base", "v4-8", 0, {}, False),
+    ("base", "v5p-8", 0, {}, True),
+    ("base", "v6e-8", 0, {}, True),
+    ("base", "v4-8", 0, {}, True),
     ("base", "h200-8", 0, _CUDNN, True),
     ("base", "v5e-64", 2048, {}, False),  # The paper's base++ batch.
     ("base", "v5p-32", 2048, {}, False),
@@ -57,6 +57,8 @@ ROWS = (
     ("small", "v5p-8", 0, {}, True),
     ("small", "v6e-8", 0, {}, True),
     ("large", "v4-8", 0, {}, True),
+    ("large", "h200-8", 0, _CUDNN, True),
+    ("small", "h200-8", 0, _CUDNN, True),
 )
 SEQ_LEN = 512
 

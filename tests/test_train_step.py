@@ -4,6 +4,7 @@ import jax
 import numpy as np
 import pytest
 
+from amos_jax.aot import programs
 from amos_jax.train import build as build_lib
 from amos_jax.train import step as step_lib
 from configs import default
@@ -112,15 +113,10 @@ def test_automatic_accumulation_is_the_explicit_one_on_cpu():
   test_gradient_accumulation_equals_the_full_batch checks against the full batch."""
   def lowered(steps):
     config = helpers.tiny_config()
-    config.seq_len = 128
+    config.seq_len, config.batch_size = 128, 16
     config.gradient_accumulation_steps = steps
-    pretraining = build_lib.build(config, step_lib.make_mesh(jax.devices()[:1]))
-    batch = {"input_ids": jax.ShapeDtypeStruct(
-        (16, config.seq_len), np.int32,
-        sharding=jax.sharding.NamedSharding(pretraining.mesh, jax.sharding.PartitionSpec(
-            step_lib.DATA_AXIS)))}
-    return pretraining.train_step.lower(build_lib.abstract_state(pretraining, config), batch,
-                                        build_lib.step_seed_key(config)).as_text()
+    return programs.lower_pretraining(
+        config, step_lib.make_mesh(jax.devices()[:1])).lowered.as_text()
   automatic = lowered(0)
   assert automatic == lowered(4)
   assert automatic != lowered(2)

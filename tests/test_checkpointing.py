@@ -76,3 +76,24 @@ def test_load_params_of_a_damaged_checkpoint_is_an_input_error(tmp_path):
   step, params = checkpointing.load_params(directory, step=1)
   assert step == 1
   np.testing.assert_array_equal(params["bias"], TREE["params"]["bias"] + 1)
+
+
+def test_a_checkpoint_of_split_arrays_restores_replicated_and_back(tmp_path):
+  """config.shard_optimizer_state can change between runs: a checkpoint holds global
+  arrays, restored into whatever shardings the resuming run's state has."""
+  mesh = jax.sharding.Mesh(jax.devices(), ("data",))
+  split = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("data"))
+  replicated = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
+  kernel = TREE["params"]["kernel"]
+  for saved_as, restored_as in ((split, replicated), (replicated, split)):
+    directory = str(tmp_path / f"from_{len(saved_as.spec)}")
+    checkpointer = checkpointing.Checkpointer(directory, 1, 1)
+    checkpointer.save(1, {"kernel": jax.device_put(kernel, saved_as)}, {"step": 1}, force=True)
+    checkpointer.wait_until_finished()
+    state, _ = checkpointer.restore(
+        {"kernel": jax.ShapeDtypeStruct(kernel.shape, kernel.dtype, sharding=restored_as)})
+    checkpointer.close()
+    assert state["kernel"].sharding == restored_as
+    assert state["kernel"].addressable_shards[0].data.shape[0] == (
+        5 if restored_as is split else 40)
+    np.testing.assert_array_equal(state["kernel"], kernel)

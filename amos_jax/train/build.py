@@ -5,7 +5,6 @@ from typing import Callable, NamedTuple
 import jax
 import ml_collections
 import optax
-from jax.sharding import NamedSharding, PartitionSpec as P
 
 from amos_jax import special_tokens
 from amos_jax.models.amos import AmosModel, init_params
@@ -43,18 +42,26 @@ def _init_fn(pretraining: Pretraining, config: ml_collections.ConfigDict):
   return init
 
 
+def state_shardings(pretraining: Pretraining, config: ml_collections.ConfigDict):
+  """Where each leaf of the TrainState lives: replicated, or with the optimizer's moments
+  split over the devices when config.shard_optimizer_state (train/step.py)."""
+  shapes = jax.eval_shape(_init_fn(pretraining, config), init_key(config))
+  return step_lib.state_shardings(shapes, pretraining.mesh,
+                                  config.get("shard_optimizer_state", False))
+
+
 def initial_state(pretraining: Pretraining, config: ml_collections.ConfigDict) -> TrainState:
-  """A fresh replicated TrainState, initialised on device from the config's seed."""
-  replicated = NamedSharding(pretraining.mesh, P())
-  return jax.jit(_init_fn(pretraining, config), out_shardings=replicated)(init_key(config))
+  """A fresh TrainState, initialised on device from the config's seed."""
+  return jax.jit(_init_fn(pretraining, config),
+                 out_shardings=state_shardings(pretraining, config))(init_key(config))
 
 
 def abstract_state(pretraining: Pretraining, config: ml_collections.ConfigDict) -> TrainState:
-  """Shapes, dtypes and (replicated) shardings of the TrainState, without allocating it."""
+  """Shapes, dtypes and shardings of the TrainState, without allocating it."""
   shapes = jax.eval_shape(_init_fn(pretraining, config), init_key(config))
-  replicated = NamedSharding(pretraining.mesh, P())
   return jax.tree_util.tree_map(
-      lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=replicated), shapes)
+      lambda s, sharding: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=sharding), shapes,
+      state_shardings(pretraining, config))
 
 
 def init_key(config):

@@ -103,13 +103,14 @@ def _accumulated_grads(grad_fn, params, per_example, dropout_key, steps: int):
   return grads, metrics
 
 
-def train_step(state: TrainState, batch, seed_key, *, model: AmosModel,
-               config: ml_collections.ConfigDict, optimizer: optax.GradientTransformation,
-               learning_rate_fn, platform: str,
-               special: special_tokens.SpecialTokens = special_tokens.AMOS_JAX):
-  """Per-device body: mask, forward, backward, sum gradients over devices, update.
+def local_gradients(params, step, batch, seed_key, *, model: AmosModel,
+                    config: ml_collections.ConfigDict, platform: str,
+                    special: special_tokens.SpecialTokens = special_tokens.AMOS_JAX):
+  """Per-device body: mask, forward, backward: (gradients, metrics) of this device's rows,
+  to be summed over the devices.
 
   Args:
+    params: the replicated parameters; step: the train step (keys fold it in).
     batch: this device's {"input_ids": int32 [B_local, L]}.
     seed_key: the run's base key; folded with the step inside.
     platform: the devices' platform ("cpu", "gpu", "tpu"), for automatic micro-batching.
@@ -117,7 +118,7 @@ def train_step(state: TrainState, batch, seed_key, *, model: AmosModel,
   """
   input_ids = batch["input_ids"]
   example_indices = global_example_indices(input_ids.shape[0])
-  mask_key, sample_key, dropout_key = step_keys(seed_key, state.step)
+  mask_key, sample_key, dropout_key = step_keys(seed_key, step)
   masked = objective.mask_tokens(input_ids, per_example_keys(mask_key, example_indices),
                                  config.objective.mask_prob, special)
   counts = jax.lax.psum(objective.local_counts(masked), DATA_AXIS)
@@ -129,13 +130,17 @@ def train_step(state: TrainState, batch, seed_key, *, model: AmosModel,
 
   # Differentiate w.r.t. a per-device copy of the params so that the cross-device sum below is
   # the only reduction (pmap semantics), instead of one inserted implicitly by shard_map.
-  local_params = jax.lax.pcast(state.params, DATA_AXIS, to="varying")
+  local_params = jax.lax.pcast(params, DATA_AXIS, to="varying")
   per_example = (masked, per_example_keys(sample_key, example_indices), example_indices)
   grads, metrics = _accumulated_grads(
       grad_fn, local_params, per_example, dropout_key,
       accumulation_steps(config, input_ids.shape[0], platform))
-  grads, metrics = jax.lax.psum((grads, metrics), DATA_AXIS)
+  return grads, metrics
 
+
+def apply_gradients(state: TrainState, grads, metrics, *,
+                    optimizer: optax.GradientTransformation, learning_rate_fn):
+  """The optimizer's update of the summed gradients; the step's metrics."""
   updates, opt_state = optimizer.update(grads, state.opt_state, state.params, step=state.step)
   params = optax.apply_updates(state.params, updates)
   metrics.update({
@@ -147,6 +152,41 @@ def train_step(state: TrainState, batch, seed_key, *, model: AmosModel,
   return state.replace(step=state.step + 1, params=params, opt_state=opt_state), metrics
 
 
+def train_step(state: TrainState, batch, seed_key, *, model: AmosModel,
+               config: ml_collections.ConfigDict, optimizer: optax.GradientTransformation,
+               learning_rate_fn, platform: str,
+               special: special_tokens.SpecialTokens = special_tokens.AMOS_JAX):
+  """Per-device body of the replicated step: `local_gradients` summed over the devices,
+  then every device applies the same update to its whole copy of the state."""
+  grads, metrics = jax.lax.psum(
+      local_gradients(state.params, state.step, batch, seed_key, model=model, config=config,
+                      platform=platform, special=special), DATA_AXIS)
+  return apply_gradients(state, grads, metrics, optimizer=optimizer,
+                         learning_rate_fn=learning_rate_fn)
+
+
+def optimizer_state_spec(shape, num_devices: int) -> P:
+  """A leaf of the sharded optimizer state: split over `data` along its first axis that
+  the device count divides; replicated when none does (biases of odd sizes, scalars)."""
+  for axis, size in enumerate(shape):
+    if size % num_devices == 0:
+      return P(*(None,) * axis, DATA_AXIS)
+  return P()
+
+
+def state_shardings(state, mesh: jax.sharding.Mesh, shard_optimizer_state: bool):
+  """NamedShardings of a TrainState (arrays or shapes): all replicated, or with the
+  optimizer's moments split over the devices (config.shard_optimizer_state)."""
+  replicated = NamedSharding(mesh, P())
+  shardings = jax.tree_util.tree_map(lambda _: replicated, state)
+  if not shard_optimizer_state:
+    return shardings
+  opt_state = jax.tree_util.tree_map(
+      lambda leaf: NamedSharding(mesh, optimizer_state_spec(leaf.shape, mesh.size)),
+      state.opt_state)
+  return shardings.replace(opt_state=opt_state)
+
+
 def make_train_step(model: AmosModel, config: ml_collections.ConfigDict,
                     optimizer: optax.GradientTransformation, learning_rate_fn,
                     mesh: jax.sharding.Mesh,
@@ -154,13 +194,49 @@ def make_train_step(model: AmosModel, config: ml_collections.ConfigDict,
   """jit(shard_map(train_step)) with the state donated: (state, batch, key) -> (state, metrics).
 
   The batch must be a global array sharded over the mesh's data axis (`shard_batch`).
+  With config.shard_optimizer_state (ZeRO stage 1), the gradients are reduce-scattered
+  instead of summed whole, the update runs on global arrays, where each device computes
+  its part of the split moments (`state_shardings`), and the new parameters are gathered
+  whole onto every device: the moments' memory divided by the device count, for the same
+  traffic (a reduce-scatter and an all-gather make an all-reduce).
   """
-  body = functools.partial(train_step, model=model, config=config, optimizer=optimizer,
-                           learning_rate_fn=learning_rate_fn,
-                           platform=mesh.devices.flat[0].platform, special=special)
-  sharded = jax.shard_map(body, mesh=mesh, in_specs=(P(), P(DATA_AXIS), P()),
-                          out_specs=(P(), P()))
-  return jax.jit(sharded, donate_argnums=0)
+  platform = mesh.devices.flat[0].platform
+  if not config.get("shard_optimizer_state", False):
+    body = functools.partial(train_step, model=model, config=config, optimizer=optimizer,
+                             learning_rate_fn=learning_rate_fn, platform=platform,
+                             special=special)
+    sharded = jax.shard_map(body, mesh=mesh, in_specs=(P(), P(DATA_AXIS), P()),
+                            out_specs=(P(), P()))
+    return jax.jit(sharded, donate_argnums=0)
+
+  def summed_gradient_shards(params, step, batch, seed_key):
+    """Each device's part of the summed gradients, split like the moments (a
+    reduce-scatter, which with the parameters' all-gather costs one all-reduce)."""
+    grads, metrics = local_gradients(params, step, batch, seed_key, model=model,
+                                     config=config, platform=platform, special=special)
+
+    def sum_shard(grad):
+      spec = optimizer_state_spec(grad.shape, mesh.size)
+      if not spec:
+        return jax.lax.psum(grad, DATA_AXIS)
+      return jax.lax.psum_scatter(grad, DATA_AXIS, scatter_dimension=len(spec) - 1,
+                                  tiled=True)
+
+    return jax.tree_util.tree_map(sum_shard, grads), jax.lax.psum(metrics, DATA_AXIS)
+
+  def step_with_sharded_optimizer(state, batch, seed_key):
+    grad_specs = jax.tree_util.tree_map(
+        lambda leaf: optimizer_state_spec(leaf.shape, mesh.size), state.params)
+    grads, metrics = jax.shard_map(
+        summed_gradient_shards, mesh=mesh, in_specs=(P(), P(), P(DATA_AXIS), P()),
+        out_specs=(grad_specs, P()))(state.params, state.step, batch, seed_key)
+    # The update of a split gradient and moment is split; adding it to the replicated
+    # parameters too: the new state goes back to the shardings it came in.
+    state, metrics = apply_gradients(state, grads, metrics, optimizer=optimizer,
+                                     learning_rate_fn=learning_rate_fn)
+    return jax.sharding.reshard(state, state_shardings(state, mesh, True)), metrics
+
+  return jax.jit(step_with_sharded_optimizer, donate_argnums=0)
 
 
 def replicate(tree, mesh: jax.sharding.Mesh):

@@ -45,6 +45,9 @@ class Program:
   micro_batches: int  # Gradient accumulation steps per update.
   model_flops_per_token: float  # train/flops.py's count, for the whole step.
   compute_dtype: str
+  # Per token, FLOPs that XLA's cost analysis cannot see: cuDNN's fused attention, counted
+  # by train/flops.py (the roofline adds them to the compiled FLOPs).
+  fused_attention_flops_per_token: float = 0.0
 
 
 def _replicated(mesh):
@@ -79,8 +82,10 @@ def lower_pretraining(config: ml_collections.ConfigDict, mesh) -> Program:
                                          _key(mesh))
   local_rows = config.batch_size // mesh.size
   micro_batches = step_lib.accumulation_steps(config, local_rows, mesh.devices.flat[0].platform)
+  fused = (flops_lib.attention_flops_per_token(config)
+           if config.model.attention_implementation == "cudnn" else 0.0)
   return Program(lowered, config.batch_size, config.seq_len, micro_batches,
-                 sum(flops_lib.flops_per_token(config).values()), config.model.dtype)
+                 sum(flops_lib.flops_per_token(config).values()), config.model.dtype, fused)
 
 
 def finetuning_batch_size(task: str, model_config: ml_collections.ConfigDict) -> int:
@@ -131,4 +136,7 @@ def lower_finetuning(task: str, model_config: ml_collections.ConfigDict, global_
   lowered = train_step.lower(_abstract(state_shapes, _replicated(mesh)), batch, _key(mesh))
   per_token = flops_lib.encoder_flops_per_token(model_config, seq_len,
                                                 model_config.num_layers) + head_flops
-  return Program(lowered, global_batch, seq_len, 1, per_token, model_config.dtype)
+  fused = (model_config.num_layers * flops_lib.attention_flops_per_layer(
+      seq_len, model_config.hidden_size)
+           if model_config.attention_implementation == "cudnn" else 0.0)
+  return Program(lowered, global_batch, seq_len, 1, per_token, model_config.dtype, fused)

@@ -49,6 +49,9 @@ class Report:
   # From that message, where it says: libtpu names the temporaries alone ("the total memory
   # required for HLO temporaries (29.73G) exceeds available HBM (15.75G)").
   required_bytes: int | None = None
+  # Per device per step, FLOPs the cost analysis cannot see (cuDNN's fused attention, from
+  # train/flops.py's count); the roofline's compute term adds them.
+  uncounted_flops: float = 0.0
 
   @property
   def rows_per_device(self) -> int:
@@ -66,7 +69,7 @@ class Report:
   def roofline_seconds(self) -> float | None:
     if self.compiled_flops is None or not self.peak_flops:
       return None
-    return max(self.compiled_flops / self.peak_flops,
+    return max((self.compiled_flops + self.uncounted_flops) / self.peak_flops,
                self.bytes_accessed / self.hbm_bytes_per_second)
 
   @property
@@ -83,7 +86,8 @@ class Report:
   @classmethod
   def from_record(cls, record: dict) -> "Report":
     """The report `as_record` wrote (its derived figures are computed again)."""
-    return cls(**{field.name: record[field.name] for field in dataclasses.fields(cls)})
+    return cls(**{field.name: record[field.name] for field in dataclasses.fields(cls)
+                  if field.name in record})
 
 
 def from_compiled(compiled, *, target, chip, program, devices, compile_seconds) -> Report:
@@ -101,7 +105,8 @@ def from_compiled(compiled, *, target, chip, program, devices, compile_seconds) 
       code_bytes=memory.generated_code_size_in_bytes,
       compiled_flops=float(cost.get("flops", 0.0)) * loop_repeats,
       bytes_accessed=float(cost.get("bytes accessed", 0.0)) * loop_repeats,
-      model_flops=program.model_flops_per_token * tokens_per_device)
+      model_flops=program.model_flops_per_token * tokens_per_device,
+      uncounted_flops=program.fused_attention_flops_per_token * tokens_per_device)
   return dataclasses.replace(report, fits=report.total_bytes <= report.hbm_bytes)
 
 

@@ -48,8 +48,21 @@ def encoder_flops_per_token(model: ml_collections.ConfigDict, seq_len: int,
   embedding = amos.embedding_size(model)
   projection = embedding * hidden if embedding != hidden else 0
   block_params = 4 * hidden * hidden + 2 * hidden * model.ffn_size  # Q, K, V, out; FFN.
-  attention_per_layer = 12 * seq_len * hidden
-  return 6 * (layers * block_params + projection) + layers * attention_per_layer
+  return (6 * (layers * block_params + projection)
+          + layers * attention_flops_per_layer(seq_len, hidden))
+
+
+def attention_flops_per_layer(seq_len: int, hidden: int) -> float:
+  """Per token and layer: scores Q K^T and their weighted sum of V, forward and backward."""
+  return 12 * seq_len * hidden
+
+
+def attention_flops_per_token(config: ml_collections.ConfigDict) -> float:
+  """The attention part of flops_per_token (discriminator and generator blocks): what a
+  fused attention kernel such as cuDNN's computes out of sight of XLA's cost analysis."""
+  model = config.model
+  layers = model.num_layers + max(model.generator.mlm_layers)
+  return layers * attention_flops_per_layer(config.seq_len, model.hidden_size)
 
 
 def flops_per_token(config: ml_collections.ConfigDict) -> dict[str, float]:

@@ -157,8 +157,8 @@ def get_base_config(size: str) -> ml_collections.ConfigDict:
   # runs the step much faster that way (train/step.py, CPU_MICRO_BATCH_TOKENS).
   config.gradient_accumulation_steps = 0
   # Split the optimizer's moments (2 fp32 copies of the parameters) over the devices instead
-  # of replicating them (ZeRO stage 1): per-device state memory falls by about two thirds on
-  # 8 devices, for one more all-gather of the parameters per step (train/step.py).
+  # of replicating them (ZeRO stage 1): on 8 devices each holds 1 + 2/8 of the parameters'
+  # size instead of 3, for the same traffic (train/step.py).
   config.shard_optimizer_state = False
   # Updates with non-finite gradients are skipped; this many in a row stops the run.
   config.max_consecutive_nonfinite_steps = 20

@@ -121,8 +121,9 @@ def markdown(records: dict) -> str:
                f"({first['compiled_flops'] / first['model_flops']:.2f}x)")
     if first["argument_bytes"] is not None:
       total = f"{first['total_bytes'] / 2**30:.1f}"
-    elif first["required_bytes"] is not None:  # Refused: the compiler's temporaries alone.
-      total = f"temporaries {first['required_bytes'] / 2**30:.1f}"
+    elif first["required_bytes"] is not None:  # Refused: the compiler's own figure.
+      what = "temporaries" if "HLO temporaries" in first["compiler_message"] else "in all"
+      total = f"{what} {first['required_bytes'] / 2**30:.1f}"
     else:
       total = "-"
     ceiling = "-" if first["mfu_ceiling"] is None else f"{first['mfu_ceiling']:.1%}"

@@ -68,6 +68,7 @@ def test_eight_devices_match_one_device_with_the_optimizer_state_replicated_or_s
   embedding = split_state.opt_state.inner_state[1].mu["token_embedding"]
   assert tuple(embedding.sharding.spec)[:1] == (step_lib.DATA_AXIS,)
   assert embedding.addressable_shards[0].data.shape[0] == embedding.shape[0] // 8
+  assert split_state.params["token_embedding"].sharding.is_fully_replicated
   for eight, split in zip(eight_history, split_history):
     for name in eight:
       np.testing.assert_allclose(split[name], eight[name], rtol=1e-6, err_msg=name)

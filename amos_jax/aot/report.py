@@ -46,8 +46,9 @@ class Report:
   peak_flops: float | None = None
   hbm_bytes_per_second: float | None = None
   compiler_message: str = ""  # The compiler's words when it refused the program.
-  # From that message, where it says: libtpu names the temporaries alone ("the total memory
-  # required for HLO temporaries (29.73G) exceeds available HBM (15.75G)").
+  # From that message, where it says: mostly the temporaries alone ("the total memory
+  # required for HLO temporaries (29.73G) exceeds available HBM (15.75G)"), sometimes all
+  # the program used ("Used 15.86G of 15.75G hbm").
   required_bytes: int | None = None
   # Per device per step, FLOPs the cost analysis cannot see (cuDNN's fused attention, from
   # train/flops.py's count); the roofline's compute term adds them.

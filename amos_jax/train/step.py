@@ -1,8 +1,9 @@
 """One jitted, data-parallel AMOS train step (pmap semantics through jax.shard_map).
 
 Each device runs `train_step` on its slice of the global batch; gradients and metrics are
-summed over the `data` mesh axis. The state is a replicated global array, so checkpoints do
-not depend on the device count.
+summed over the `data` mesh axis. The state is a global array, replicated, or with the
+optimizer's moments split over `data` (config.shard_optimizer_state); either way checkpoints
+do not depend on the device count.
 
 RNG: key = fold_in(seed_key, step), then one stream per purpose; masking, Gumbel noise and
 dropout fold in each example's global index in the batch, so a global batch gets the same
@@ -225,6 +226,9 @@ def make_train_step(model: AmosModel, config: ml_collections.ConfigDict,
     return jax.tree_util.tree_map(sum_shard, grads), jax.lax.psum(metrics, DATA_AXIS)
 
   def step_with_sharded_optimizer(state, batch, seed_key):
+    # A state laid out otherwise (replicated moments, say) is split here, once: the
+    # optimizer's branches (apply_if_finite) must see the moments as the update makes them.
+    state = jax.sharding.reshard(state, state_shardings(state, mesh, True))
     grad_specs = jax.tree_util.tree_map(
         lambda leaf: optimizer_state_spec(leaf.shape, mesh.size), state.params)
     grads, metrics = jax.shard_map(

@@ -28,13 +28,15 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 pytestmark = pytest.mark.slow
 
 
-def _state_bytes(config, tile_padded: bool) -> int:
-  """The TrainState's bytes; with tile_padded, each array's two minor dimensions rounded up
-  to the TPU's (8, 128) tile, the most its tiled layout can add."""
-  pretraining = build_lib.build(config)
+def _state_bytes(config, tile_padded: bool, devices=None) -> int:
+  """The TrainState's bytes per device of `devices` (default: this host's), each leaf's
+  shard of it; with tile_padded, each array's two minor dimensions rounded up to the TPU's
+  (8, 128) tile, the most its tiled layout can add."""
+  mesh = step_lib.make_mesh(devices)
+  pretraining = build_lib.build(config, mesh)
   total = 0
   for leaf in jax.tree_util.tree_leaves(build_lib.abstract_state(pretraining, config)):
-    shape = list(leaf.shape) or [1]
+    shape = list(leaf.sharding.shard_shape(leaf.shape)) or [1]
     if tile_padded:
       shape[-1] = -(-shape[-1] // 128) * 128
       if len(shape) > 1:
@@ -75,20 +77,28 @@ def test_missing_cuda_plugin_is_one_line(monkeypatch):
     targets.compile_only_devices(targets.target("h100-8"))
 
 
-def test_pretraining_step_compiles_for_a_multi_host_slice():
-  """Tiny on v5e-16 (4 hosts of 4 chips): the multi-host program, with sane memory."""
+@pytest.mark.parametrize("split", [False, True], ids=["replicated", "optimizer_state_split"])
+def test_pretraining_step_compiles_for_a_multi_host_slice(split):
+  """Tiny on v5e-16 (4 hosts of 4 chips): the multi-host program, with sane memory, its
+  optimizer state replicated or split over the 16 chips (config.shard_optimizer_state)."""
   config = tiny.get_config()
+  config.shard_optimizer_state = split
   report, = check.run_check(config, "v5e-16")
   assert (report.num_devices, report.num_hosts, report.fits) == (16, 4, True)
   assert report.rows_per_device == config.batch_size // 16
-  # Arguments: the replicated state whole on every chip, plus this chip's rows and the key.
-  # TPUs store arrays in (8, 128) tiles, so the state takes between its exact bytes and
-  # those with every array's minor dimensions padded to a whole tile.
+  # Arguments: each chip's part of the state (all of it when replicated; the parameters and
+  # a sixteenth of the moments when split), plus its rows and the key. TPUs store arrays in
+  # (8, 128) tiles, so the state takes between its exact bytes and those with every array's
+  # minor dimensions padded to a whole tile.
+  chips = targets.compile_only_devices(targets.target("v5e-16"))
+  state_bytes = _state_bytes(config, False, chips)
   rows_bytes = report.rows_per_device * config.seq_len * 4
-  assert (_state_bytes(config, False) + rows_bytes <= report.argument_bytes
-          <= _state_bytes(config, True) + rows_bytes + 4096)
+  assert (state_bytes + rows_bytes <= report.argument_bytes
+          <= _state_bytes(config, True, chips) + rows_bytes + 4096)
+  if split:  # Less than the replicated state's exact bytes: the program holds split moments.
+    assert report.argument_bytes < _state_bytes(tiny.get_config(), False, chips)
   # The new state overwrites the donated one.
-  assert report.alias_bytes >= _state_bytes(config, False)
+  assert report.alias_bytes >= state_bytes
   assert report.total_bytes < report.hbm_bytes
   # Matmuls dominate even tiny's compiled FLOPs: within a small factor of the model count
   # (softmax, LayerNorm, GELU, Adam and the Gumbel sampling are the rest).

@@ -50,6 +50,12 @@ class Program:
   fused_attention_flops_per_token: float = 0.0
 
 
+def _if_fused(model_config: ml_collections.ConfigDict, attention_flops: float) -> float:
+  """Attention's FLOPs where cuDNN's fused kernel computes them, out of the cost analysis'
+  sight (Program.fused_attention_flops_per_token); 0 with XLA's attention, which it counts."""
+  return attention_flops if model_config.attention_implementation == "cudnn" else 0.0
+
+
 def _replicated(mesh):
   return NamedSharding(mesh, P())
 
@@ -82,10 +88,9 @@ def lower_pretraining(config: ml_collections.ConfigDict, mesh) -> Program:
                                          _key(mesh))
   local_rows = config.batch_size // mesh.size
   micro_batches = step_lib.accumulation_steps(config, local_rows, mesh.devices.flat[0].platform)
-  fused = (flops_lib.attention_flops_per_token(config)
-           if config.model.attention_implementation == "cudnn" else 0.0)
   return Program(lowered, config.batch_size, config.seq_len, micro_batches,
-                 sum(flops_lib.flops_per_token(config).values()), config.model.dtype, fused)
+                 sum(flops_lib.flops_per_token(config).values()), config.model.dtype,
+                 _if_fused(config.model, flops_lib.attention_flops_per_token(config)))
 
 
 def finetuning_batch_size(task: str, model_config: ml_collections.ConfigDict) -> int:
@@ -136,7 +141,7 @@ def lower_finetuning(task: str, model_config: ml_collections.ConfigDict, global_
   lowered = train_step.lower(_abstract(state_shapes, _replicated(mesh)), batch, _key(mesh))
   per_token = flops_lib.encoder_flops_per_token(model_config, seq_len,
                                                 model_config.num_layers) + head_flops
-  fused = (model_config.num_layers * flops_lib.attention_flops_per_layer(
-      seq_len, model_config.hidden_size)
-           if model_config.attention_implementation == "cudnn" else 0.0)
-  return Program(lowered, global_batch, seq_len, 1, per_token, model_config.dtype, fused)
+  return Program(lowered, global_batch, seq_len, 1, per_token, model_config.dtype,
+                 _if_fused(model_config, model_config.num_layers
+                           * flops_lib.attention_flops_per_layer(seq_len,
+                                                                 model_config.hidden_size)))

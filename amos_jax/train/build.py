@@ -42,26 +42,24 @@ def _init_fn(pretraining: Pretraining, config: ml_collections.ConfigDict):
   return init
 
 
-def state_shardings(pretraining: Pretraining, config: ml_collections.ConfigDict):
-  """Where each leaf of the TrainState lives: replicated, or with the optimizer's moments
-  split over the devices when config.shard_optimizer_state (train/step.py)."""
-  shapes = jax.eval_shape(_init_fn(pretraining, config), init_key(config))
-  return step_lib.state_shardings(shapes, pretraining.mesh,
-                                  config.get("shard_optimizer_state", False))
-
-
 def initial_state(pretraining: Pretraining, config: ml_collections.ConfigDict) -> TrainState:
-  """A fresh TrainState, initialised on device from the config's seed."""
-  return jax.jit(_init_fn(pretraining, config),
-                 out_shardings=state_shardings(pretraining, config))(init_key(config))
+  """A fresh TrainState, initialised on device from the config's seed, laid out as
+  `abstract_state` says."""
+  shardings = jax.tree_util.tree_map(lambda leaf: leaf.sharding,
+                                     abstract_state(pretraining, config))
+  return jax.jit(_init_fn(pretraining, config), out_shardings=shardings)(init_key(config))
 
 
 def abstract_state(pretraining: Pretraining, config: ml_collections.ConfigDict) -> TrainState:
-  """Shapes, dtypes and shardings of the TrainState, without allocating it."""
+  """Shapes, dtypes and shardings of the TrainState, without allocating it: replicated, or
+  with the optimizer's moments split over the devices when config.shard_optimizer_state
+  (train/step.py)."""
   shapes = jax.eval_shape(_init_fn(pretraining, config), init_key(config))
+  shardings = step_lib.state_shardings(shapes, pretraining.mesh,
+                                       config.get("shard_optimizer_state", False))
   return jax.tree_util.tree_map(
       lambda s, sharding: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=sharding), shapes,
-      state_shardings(pretraining, config))
+      shardings)
 
 
 def init_key(config):
